@@ -1,0 +1,34 @@
+//! Logplane's domain model: the resources tenants manage, the rules their names and fields follow,
+//! and who may do what. Everything here is pure: no I/O, no clocks, so the store, the API and the
+//! client agree on one definition of every rule.
+
+pub mod api_key;
+pub mod audit;
+pub mod authz;
+pub mod key_range;
+pub mod labels;
+pub mod logstore;
+pub mod meta;
+pub mod names;
+pub mod page;
+pub mod problem;
+pub mod project;
+pub mod shard;
+pub mod tenant;
+pub mod timestamp;
+pub mod validation;
+
+pub use api_key::{ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope};
+pub use audit::{AuditEvent, AuditResult};
+pub use authz::{Access, Caller, Role};
+pub use key_range::KeyRange;
+pub use labels::Labels;
+pub use logstore::{AutoSplit, Logstore, LogstoreMode, LogstoreSpec, Telemetry};
+pub use meta::{META_FIELDS, ResourceMeta};
+pub use page::Page;
+pub use problem::{FieldError, Problem};
+pub use project::{Project, ProjectSpec};
+pub use shard::{Shard, ShardStatus};
+pub use tenant::{Tenant, TenantSpec};
+pub use timestamp::Timestamp;
+pub use validation::ValidationErrors;

@@ -1,0 +1,67 @@
+//! Projects group a tenant's logstores, machine groups and collection configs.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::labels::{Labels, check_labels};
+use crate::meta::ResourceMeta;
+use crate::timestamp::Timestamp;
+use crate::validation::{ValidationErrors, check_text};
+
+pub const MAX_DESCRIPTION_CHARS: usize = 256;
+
+/// The writable fields of a project.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    /// Free text; at most 256 characters.
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    pub description: String,
+    /// At most 64 entries; keys 1–63 characters of letters, digits, `-_./`; values at most 256
+    /// characters. Order is kept as written.
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+impl ProjectSpec {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        errors.check(
+            "description",
+            check_text(&self.description, MAX_DESCRIPTION_CHARS),
+        );
+        check_labels("labels", &self.labels, &mut errors);
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    pub name: String,
+    pub description: String,
+    pub labels: Labels,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub etag: String,
+}
+
+impl Project {
+    pub fn from_parts(meta: ResourceMeta, spec: ProjectSpec) -> Self {
+        Self {
+            name: meta.name,
+            description: spec.description,
+            labels: spec.labels,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            etag: meta.etag,
+        }
+    }
+
+    pub fn spec(&self) -> ProjectSpec {
+        ProjectSpec {
+            description: self.description.clone(),
+            labels: self.labels.clone(),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The one context value every store call carries: who is asking, and under which request id
+//! their actions are audited.
+
+use logplane_model::Caller;
+
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub caller: Caller,
+    pub request_id: Option<String>,
+}
+
+impl Ctx {
+    pub fn new(caller: Caller, request_id: Option<String>) -> Self {
+        Self { caller, request_id }
+    }
+}
+
+/// Conditions a write is made under (`If-Match` / `If-None-Match: *`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Precondition {
+    #[default]
+    None,
+    /// The resource must exist with this ETag; `None` means `If-Match: *` (any version).
+    IfMatch(Option<String>),
+    /// The resource must not exist (`If-None-Match: *`).
+    IfAbsent,
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome<T> {
+    Created(T),
+    Replaced(T),
+    /// The body equalled the stored resource: nothing was written, the ETag is unchanged.
+    Unchanged(T),
+}
+
+impl<T> PutOutcome<T> {
+    pub fn resource(&self) -> &T {
+        match self {
+            PutOutcome::Created(r) | PutOutcome::Replaced(r) | PutOutcome::Unchanged(r) => r,
+        }
+    }
+
+    pub fn into_resource(self) -> T {
+        match self {
+            PutOutcome::Created(r) | PutOutcome::Replaced(r) | PutOutcome::Unchanged(r) => r,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> PutOutcome<U> {
+        match self {
+            PutOutcome::Created(r) => PutOutcome::Created(f(r)),
+            PutOutcome::Replaced(r) => PutOutcome::Replaced(f(r)),
+            PutOutcome::Unchanged(r) => PutOutcome::Unchanged(f(r)),
+        }
+    }
+
+    pub fn is_created(&self) -> bool {
+        matches!(self, PutOutcome::Created(_))
+    }
+}
+
+/// One page of a list, with the cursor to resume after (the API turns it into a page token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

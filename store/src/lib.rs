@@ -1,0 +1,155 @@
+//! Logplane's storage: one [`Store`] trait, one SQL implementation that runs on PostgreSQL (the
+//! production store) and SQLite (the embedded default), and the rules that keep both correct
+//! under concurrency.
+//!
+//! Every invariant that concurrent requests could break lives in the database: unique and foreign
+//! keys, conditional updates on the ETag, row locks. Authorization is checked here, from the
+//! [`Ctx`] every call carries, where data is read or written; every mutation writes its audit
+//! event in the same transaction.
+
+mod context;
+mod error;
+mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+use logplane_model::audit::NewAuditEvent;
+use logplane_model::page::PageRequest;
+use logplane_model::{
+    ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
+    ProjectSpec, Shard, Tenant, TenantSpec,
+};
+
+pub use context::{Ctx, Listed, Precondition, PutOutcome};
+pub use error::{StoreError, StoreResult};
+pub use sql::{Backend, PoolStats, SqlStore, StoreOptions};
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers and every migration this build knows has been applied.
+    async fn check_ready(&self) -> StoreResult<()>;
+    fn pool_stats(&self) -> PoolStats;
+
+    // Credentials, looked up before a caller is known.
+
+    /// Returns the shared token-signing secret, storing `candidate` if none exists yet.
+    async fn ensure_signing_key(&self, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    /// Makes sure a platform-admin key with this secret hash exists (`LOGPLANE_BOOTSTRAP_ADMIN_KEY`).
+    async fn ensure_bootstrap_key(&self, secret_hash: &str) -> StoreResult<()>;
+    async fn find_key_by_secret_hash(&self, secret_hash: &str) -> StoreResult<Option<Caller>>;
+    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<Caller>>;
+    /// Records a request turned away before it reached a resource (no or bad credential).
+    async fn record_denied(&self, event: NewAuditEvent) -> StoreResult<()>;
+
+    // Tenants (platform admins write; a tenant's own roles read).
+
+    async fn put_tenant(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        spec: TenantSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<Tenant>>;
+    async fn get_tenant(&self, ctx: &Ctx, name: &str) -> StoreResult<Tenant>;
+    async fn delete_tenant(
+        &self,
+        ctx: &Ctx,
+        name: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()>;
+    async fn list_tenants(&self, ctx: &Ctx, page: PageRequest) -> StoreResult<Listed<Tenant>>;
+
+    // Projects.
+
+    async fn put_project(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        name: &str,
+        spec: ProjectSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<Project>>;
+    async fn get_project(&self, ctx: &Ctx, tenant: &str, name: &str) -> StoreResult<Project>;
+    async fn delete_project(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        name: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()>;
+    async fn list_projects(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Project>>;
+
+    // Logstores and their shards.
+
+    async fn put_logstore(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        name: &str,
+        spec: LogstoreSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<Logstore>>;
+    async fn get_logstore(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        name: &str,
+    ) -> StoreResult<Logstore>;
+    async fn delete_logstore(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        name: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()>;
+    async fn list_logstores(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Logstore>>;
+    async fn list_shards(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        logstore: &str,
+    ) -> StoreResult<Vec<Shard>>;
+
+    // API keys.
+
+    async fn create_api_key(
+        &self,
+        ctx: &Ctx,
+        scope: &KeyScope,
+        request: ApiKeyRequest,
+        secret_hash: &str,
+    ) -> StoreResult<ApiKey>;
+    async fn get_api_key(&self, ctx: &Ctx, scope: &KeyScope, id: &str) -> StoreResult<ApiKey>;
+    async fn delete_api_key(&self, ctx: &Ctx, scope: &KeyScope, id: &str) -> StoreResult<()>;
+    async fn list_api_keys(
+        &self,
+        ctx: &Ctx,
+        scope: &KeyScope,
+        page: PageRequest,
+    ) -> StoreResult<Listed<ApiKey>>;
+
+    // Audit events, newest first. `tenant: None` lists every event (platform admins only).
+
+    async fn list_audit_events(
+        &self,
+        ctx: &Ctx,
+        tenant: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<Listed<AuditEvent>>;
+}

@@ -1,0 +1,78 @@
+//! The token-signing secret shared by every replica, the bootstrap admin key, and looking up the
+//! key behind a presented secret or token.
+
+use logplane_model::{Caller, Role, Timestamp};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use super::dynamic;
+use crate::error::{StoreError, StoreResult};
+
+/// The one signing key's id. Rotation would add keys beside it; verification would then try the
+/// `kid` a token names.
+const PRIMARY_KID: &str = "primary";
+pub(crate) const BOOTSTRAP_KEY_ID: &str = "bootstrap-admin";
+
+impl SqlStore {
+    pub(crate) async fn signing_key(&self, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        // Every replica races to insert its candidate; exactly one wins and all read the winner.
+        sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING")
+            .bind(PRIMARY_KID)
+            .bind(hex::encode(candidate))
+            .bind(Timestamp::now().unix_micros())
+            .execute(&self.pool)
+            .await?;
+        let secret: String = sqlx::query_scalar("SELECT secret FROM signing_keys WHERE kid = $1")
+            .bind(PRIMARY_KID)
+            .fetch_one(&self.pool)
+            .await?;
+        hex::decode(secret)
+            .map_err(|e| StoreError::internal(format!("stored signing key is not hex: {e}")))
+    }
+
+    /// Creates the bootstrap platform-admin key, or points it at a new secret when the configured
+    /// one changed (so rotating `LOGPLANE_BOOTSTRAP_ADMIN_KEY` and restarting revokes the old one).
+    pub(crate) async fn bootstrap_key(&self, secret_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, scope, tenant, name, role, secret_hash, created_at) \
+             VALUES ($1, '', NULL, $1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash",
+        )
+        .bind(BOOTSTRAP_KEY_ID)
+        .bind(Role::PlatformAdmin.as_str())
+        .bind(secret_hash.to_string())
+        .bind(Timestamp::now().unix_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn key_caller(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> StoreResult<Option<Caller>> {
+        debug_assert!(
+            column == "id" || column == "secret_hash",
+            "keys are looked up by id or hash only"
+        );
+        let row = sqlx::query(dynamic(format!(
+            "SELECT id, role, tenant FROM api_keys WHERE {column} = $1"
+        )))
+        .bind(value.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(caller_from_row).transpose()
+    }
+}
+
+fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
+    let role: String = row.try_get("role")?;
+    Ok(Caller {
+        key_id: row.try_get("id")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?,
+        tenant: row.try_get("tenant")?,
+    })
+}

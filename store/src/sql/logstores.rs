@@ -1,0 +1,102 @@
+//! Logstores and the shards created with them.
+
+use logplane_model::authz::Access;
+use logplane_model::{
+    KeyRange, Logstore, LogstoreSpec, ResourceMeta, Shard, ShardStatus, Timestamp, ValidationErrors,
+};
+use sqlx::Row;
+
+use super::projects::PROJECTS;
+use super::resource::{Kind, Table, bind_key};
+use super::{Conn, SqlStore};
+use crate::context::Ctx;
+use crate::error::{StoreError, StoreResult};
+
+pub(crate) const LOGSTORES: Table = Table {
+    sql_name: "logstores",
+    kind: "logstore",
+    key_columns: &["tenant", "project", "name"],
+    path_segments: &["tenants", "projects", "logstores"],
+};
+
+pub(crate) struct LogstoreKind;
+
+impl Kind for LogstoreKind {
+    type Spec = LogstoreSpec;
+    type Resource = Logstore;
+
+    const TABLE: Table = LOGSTORES;
+    const PARENT: Option<Table> = Some(PROJECTS);
+    const CHILD: Option<Table> = None;
+    const WRITE_ACCESS: Access = Access::Write;
+
+    fn validate(spec: &LogstoreSpec) -> Result<(), ValidationErrors> {
+        spec.validate()
+    }
+
+    fn build(meta: ResourceMeta, spec: LogstoreSpec) -> Logstore {
+        Logstore::from_parts(meta, spec)
+    }
+
+    fn check_update(spec: &LogstoreSpec, stored: &LogstoreSpec) -> Result<(), ValidationErrors> {
+        spec.check_update(stored)
+    }
+
+    /// A new logstore starts with `shard_count` read-write shards splitting the key space evenly.
+    async fn after_create(
+        conn: &mut Conn,
+        key: &[&str],
+        spec: &LogstoreSpec,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let count = u32::try_from(spec.shard_count).map_err(StoreError::internal)?;
+        for (id, range) in KeyRange::split_evenly(count).into_iter().enumerate() {
+            bind_key(
+                sqlx::query(
+                    "INSERT INTO shards (tenant, project, logstore, shard_id, inclusive_begin_key, \
+                     exclusive_end_key, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                ),
+                key,
+            )
+            .bind(id as i64)
+            .bind(range.begin_hex())
+            .bind(range.end_hex())
+            .bind(ShardStatus::Readwrite.as_str())
+            .bind(now.unix_micros())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl SqlStore {
+    pub(crate) async fn shards_of(&self, ctx: &Ctx, key: &[&str]) -> StoreResult<Vec<Shard>> {
+        // Reading the logstore first authorizes the caller and answers 404 for a missing one.
+        self.get_resource::<LogstoreKind>(ctx, key).await?;
+        let mut conn = self.reader().await?;
+        let rows = bind_key(
+            sqlx::query(
+                "SELECT shard_id, inclusive_begin_key, exclusive_end_key, status, created_at FROM shards \
+                 WHERE tenant = $1 AND project = $2 AND logstore = $3 ORDER BY shard_id",
+            ),
+            key,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                Ok(Shard {
+                    id: row.try_get("shard_id")?,
+                    inclusive_begin_key: row.try_get("inclusive_begin_key")?,
+                    exclusive_end_key: row.try_get("exclusive_end_key")?,
+                    status: ShardStatus::parse(&status).ok_or_else(|| {
+                        StoreError::internal(format!("unknown shard status {status:?}"))
+                    })?,
+                    created_at: Timestamp::from_unix_micros(row.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+}

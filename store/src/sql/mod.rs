@@ -1,0 +1,237 @@
+//! The SQL implementation of [`Store`](crate::Store), written once against sqlx's `Any` driver.
+//! PostgreSQL and SQLite differ in a handful of places (how a write transaction starts, row
+//! locks, connection settings, migrations); [`Backend`] names each of them.
+
+mod api_keys;
+mod audit;
+mod credentials;
+mod logstores;
+mod projects;
+mod resource;
+mod store_impl;
+mod tenants;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
+
+use crate::error::{StoreError, StoreResult};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// How many times a transaction that lost a race is run again before the caller gets 503.
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        }
+    }
+
+    /// SQLite has one writer at a time; taking the write lock at `BEGIN` rather than at the
+    /// first write makes two writers queue (busy_timeout) instead of one failing with
+    /// SQLITE_BUSY halfway through. PostgreSQL runs READ COMMITTED and locks rows explicitly.
+    fn begin_write_statement(self) -> &'static str {
+        match self {
+            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+
+    /// The row-lock clause for a read that a write in the same transaction depends on. SQLite
+    /// needs none: the whole database is locked from `BEGIN IMMEDIATE`.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    max_connections: u32,
+}
+
+type Tx = Transaction<'static, sqlx::Any>;
+
+impl SqlStore {
+    /// Connects to PostgreSQL (`postgres://…`) without touching its schema.
+    pub async fn connect_postgres(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::internal)?;
+        let pool = pool_options(options)
+            .connect_with(connect_options)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            max_connections: options.max_connections,
+        })
+    }
+
+    /// Opens (creating if needed) the SQLite database `logplane.db` in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path, options: &StoreOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::internal(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let file = data_dir.join("logplane.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::internal)?;
+        let pool = pool_options(options)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; a busy timeout makes writers queue.
+                    connection
+                        .execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+            max_connections: options.max_connections,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every migration this build carries. Safe to run from several replicas at once:
+    /// sqlx takes an advisory lock on PostgreSQL while it migrates.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.backend
+            .migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+                other => StoreError::internal(other),
+            })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> StoreResult<Tx> {
+        let statement = self.backend.begin_write_statement();
+        Ok(self.pool.begin_with(statement).await?)
+    }
+
+    async fn reader(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn latest_applied_migration(&self) -> StoreResult<Option<i64>> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version)
+    }
+}
+
+fn pool_options(options: &StoreOptions) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(0)
+        .acquire_timeout(options.acquire_timeout)
+        // A connection broken by a database restart is found at checkout, not by a request.
+        .test_before_acquire(true)
+}
+
+async fn commit(tx: Tx) -> StoreResult<()> {
+    tx.commit().await.map_err(StoreError::from_commit)
+}
+
+/// Runs `attempt` until it does not lose a race with a concurrent transaction. Each attempt runs
+/// in its own transaction, so a retried attempt starts from the committed state and sees what
+/// the winner did (the row now exists, the parent is gone).
+async fn retrying<T, Fut>(mut attempt: impl FnMut() -> Fut) -> StoreResult<T>
+where
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(StoreError::Transient(reason)) if tries < MAX_ATTEMPTS => {
+                tracing::debug!(%reason, tries, "retrying transaction after a conflict");
+                let jitter = rand::random_range(0..=(5u64 << tries.min(5)));
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+            }
+            Err(StoreError::Transient(reason)) => {
+                return Err(StoreError::Unavailable {
+                    reason: format!("gave up after {tries} conflicting attempts: {reason}"),
+                    may_have_committed: false,
+                });
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The columns every connection-level helper takes.
+type Conn = AnyConnection;
+
+/// Marks SQL text assembled at run time as safe. Only table and column names from this crate's
+/// constants are ever formatted into statements; every value is bound as a parameter.
+fn dynamic(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}

@@ -1,0 +1,585 @@
+//! The life cycle every named resource shares (tenants, projects, logstores, and later machine
+//! groups and collection configs): authorize, create or replace under a precondition, detect a
+//! no-op, refuse to delete a parent with children, audit every change in the same transaction.
+//! Each kind supplies its table, its parent and child, and its own rules through [`Kind`].
+
+use logplane_model::audit::NewAuditEvent;
+use logplane_model::authz::{Access, Denial, Role};
+use logplane_model::page::PageRequest;
+use logplane_model::{AuditResult, ResourceMeta, Timestamp, ValidationErrors};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::dynamic;
+use super::{Backend, Conn, SqlStore, audit, commit, retrying};
+use crate::context::{Ctx, Listed, Precondition, PutOutcome};
+use crate::error::{StoreError, StoreResult};
+
+/// A table of named resources. Its key columns are the names of its ancestors, outermost first
+/// (`tenant`, `project`), followed by `name`.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub sql_name: &'static str,
+    /// The singular noun used in audit actions and messages (`project`).
+    pub kind: &'static str,
+    pub key_columns: &'static [&'static str],
+    /// The URL segment of each key column (`tenants`, `projects`, …), for resource paths.
+    pub path_segments: &'static [&'static str],
+}
+
+impl Table {
+    fn where_key(&self, first_placeholder: usize) -> String {
+        self.key_columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", first_placeholder + i))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// `tenants/acme/projects/web`: how audit events and messages name a resource.
+    pub fn resource_path(&self, key: &[&str]) -> String {
+        self.path_segments
+            .iter()
+            .zip(key)
+            .map(|(segment, name)| format!("{segment}/{name}"))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// What differs between kinds of named resources.
+pub(crate) trait Kind: Send + Sync {
+    type Spec: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync;
+    type Resource: Send;
+
+    const TABLE: Table;
+    /// The table holding this kind's parent, whose key is this key without its last element.
+    const PARENT: Option<Table>;
+    /// A table of children that must be gone before this resource can be deleted.
+    const CHILD: Option<Table>;
+    /// What a caller needs to create, replace or delete one.
+    const WRITE_ACCESS: Access;
+
+    fn validate(spec: &Self::Spec) -> Result<(), ValidationErrors>;
+    fn build(meta: ResourceMeta, spec: Self::Spec) -> Self::Resource;
+
+    /// Rules on replacing `stored` with `spec`, such as immutable fields.
+    fn check_update(_spec: &Self::Spec, _stored: &Self::Spec) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    /// Writes what a new resource brings with it (a logstore's shards), in the creating transaction.
+    fn after_create(
+        _conn: &mut Conn,
+        _key: &[&str],
+        _spec: &Self::Spec,
+        _now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A resource row as stored.
+struct StoredRow {
+    name: String,
+    spec: String,
+    etag: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl StoredRow {
+    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+        Ok(Self {
+            name: row.try_get("name")?,
+            spec: row.try_get("spec")?,
+            etag: row.try_get("etag")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    fn into_resource<K: Kind>(self) -> StoreResult<K::Resource> {
+        let spec = parse_spec::<K>(&self.spec)?;
+        Ok(K::build(self.meta(), spec))
+    }
+
+    fn meta(&self) -> ResourceMeta {
+        ResourceMeta {
+            name: self.name.clone(),
+            created_at: Timestamp::from_unix_micros(self.created_at),
+            updated_at: Timestamp::from_unix_micros(self.updated_at),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
+fn parse_spec<K: Kind>(text: &str) -> StoreResult<K::Spec> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::internal(format!("stored {} spec does not parse: {e}", K::TABLE.kind))
+    })
+}
+
+fn render_spec<K: Kind>(spec: &K::Spec) -> StoreResult<String> {
+    serde_json::to_string(spec).map_err(StoreError::internal)
+}
+
+/// A fresh entity tag: random, so that a deleted and recreated resource never matches an old one.
+pub(crate) fn new_etag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl SqlStore {
+    /// Checks `access` for the caller and, when it is refused, records the denial and answers
+    /// 404 (another tenant's resource) or 403 (the caller's own tenant).
+    pub(crate) async fn authorize(
+        &self,
+        ctx: &Ctx,
+        tenant: Option<&str>,
+        access: Access,
+        action: &str,
+        resource: &str,
+    ) -> StoreResult<()> {
+        let Err(denial) = ctx.caller.authorize(tenant, access) else {
+            return Ok(());
+        };
+        let (reason, error) = match denial {
+            Denial::Hidden => (
+                "not visible to the caller",
+                StoreError::NotFound(resource.to_string()),
+            ),
+            Denial::Forbidden => (
+                "the caller's role does not allow this",
+                StoreError::Forbidden(format!(
+                    "role {} may not {action} {resource}",
+                    ctx.caller.role.as_str()
+                )),
+            ),
+        };
+        let event = NewAuditEvent {
+            // Denials are filed under the caller's own tenant: a tenant must not learn of
+            // another's probing, and must see its own keys being used against others.
+            tenant: ctx.caller.tenant.clone(),
+            actor: ctx.caller.actor(),
+            action: action.to_string(),
+            resource: resource.to_string(),
+            result: AuditResult::Denied,
+            reason: Some(reason.to_string()),
+            request_id: ctx.request_id.clone(),
+        };
+        if let Err(record_error) = self.insert_audit_event(&event).await {
+            tracing::warn!(error = %record_error, action, "could not record a denied request");
+        }
+        Err(error)
+    }
+
+    pub(crate) async fn put_resource<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        key: &[&str],
+        spec: K::Spec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<K::Resource>> {
+        let path = K::TABLE.resource_path(key);
+        let action = format!("{}.put", K::TABLE.kind);
+        self.authorize(ctx, Some(key[0]), K::WRITE_ACCESS, &action, &path)
+            .await?;
+        K::validate(&spec)?;
+        let rendered = render_spec::<K>(&spec)?;
+        retrying(|| self.put_resource_once::<K>(ctx, key, &spec, &rendered, &precondition, &path))
+            .await
+    }
+
+    async fn put_resource_once<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        key: &[&str],
+        spec: &K::Spec,
+        rendered: &str,
+        precondition: &Precondition,
+        path: &str,
+    ) -> StoreResult<PutOutcome<K::Resource>> {
+        let mut tx = self.begin_write().await?;
+        let existing = select_row(&mut tx, self.backend, &K::TABLE, key, true).await?;
+        let now = Timestamp::now();
+        let outcome = match existing {
+            None => {
+                if let Precondition::IfMatch(_) = precondition {
+                    return Err(StoreError::PreconditionFailed(format!(
+                        "{path} does not exist"
+                    )));
+                }
+                if let Some(parent) = &K::PARENT {
+                    let parent_key = &key[..key.len() - 1];
+                    if select_row(&mut tx, self.backend, parent, parent_key, true)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(StoreError::NotFound(parent.resource_path(parent_key)));
+                    }
+                }
+                let etag = new_etag();
+                insert_row(&mut tx, &K::TABLE, key, rendered, &etag, now).await?;
+                K::after_create(&mut tx, key, spec, now).await?;
+                self.audit_success(
+                    &mut tx,
+                    ctx,
+                    Some(key[0]),
+                    &format!("{}.create", K::TABLE.kind),
+                    path,
+                )
+                .await?;
+                let meta = ResourceMeta {
+                    name: key[key.len() - 1].to_string(),
+                    created_at: now,
+                    updated_at: now,
+                    etag,
+                };
+                PutOutcome::Created(K::build(meta, spec.clone()))
+            }
+            Some(row) => {
+                check_existing_precondition(precondition, &row.etag, path)?;
+                let stored = parse_spec::<K>(&row.spec)?;
+                if stored == *spec {
+                    return Ok(PutOutcome::Unchanged(K::build(row.meta(), stored)));
+                }
+                K::check_update(spec, &stored)?;
+                let etag = new_etag();
+                update_row(&mut tx, &K::TABLE, key, rendered, &etag, now, &row.etag).await?;
+                self.audit_success(
+                    &mut tx,
+                    ctx,
+                    Some(key[0]),
+                    &format!("{}.update", K::TABLE.kind),
+                    path,
+                )
+                .await?;
+                let meta = ResourceMeta {
+                    updated_at: now,
+                    etag,
+                    ..row.meta()
+                };
+                PutOutcome::Replaced(K::build(meta, spec.clone()))
+            }
+        };
+        commit(tx).await?;
+        Ok(outcome)
+    }
+
+    pub(crate) async fn get_resource<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        key: &[&str],
+    ) -> StoreResult<K::Resource> {
+        let path = K::TABLE.resource_path(key);
+        self.authorize(
+            ctx,
+            Some(key[0]),
+            Access::Read,
+            &format!("{}.get", K::TABLE.kind),
+            &path,
+        )
+        .await?;
+        let mut conn = self.reader().await?;
+        match select_row(&mut conn, self.backend, &K::TABLE, key, false).await? {
+            Some(row) => row.into_resource::<K>(),
+            None => Err(StoreError::NotFound(path)),
+        }
+    }
+
+    pub(crate) async fn delete_resource<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        key: &[&str],
+        precondition: Precondition,
+    ) -> StoreResult<()> {
+        let path = K::TABLE.resource_path(key);
+        let action = format!("{}.delete", K::TABLE.kind);
+        self.authorize(ctx, Some(key[0]), K::WRITE_ACCESS, &action, &path)
+            .await?;
+        retrying(|| self.delete_resource_once::<K>(ctx, key, &precondition, &path, &action)).await
+    }
+
+    async fn delete_resource_once<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        key: &[&str],
+        precondition: &Precondition,
+        path: &str,
+        action: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = select_row(&mut tx, self.backend, &K::TABLE, key, true).await? else {
+            return Err(StoreError::NotFound(path.to_string()));
+        };
+        check_existing_precondition(precondition, &row.etag, path)?;
+        if let Some(child) = &K::CHILD
+            && has_children(&mut tx, child, key).await?
+        {
+            return Err(StoreError::Conflict(format!(
+                "{path} still has {}s; delete them first",
+                child.kind
+            )));
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            K::TABLE.sql_name,
+            K::TABLE.where_key(1)
+        );
+        bind_key(sqlx::query(dynamic(sql)), key)
+            .execute(&mut *tx)
+            .await?;
+        self.audit_success(&mut tx, ctx, Some(key[0]), action, path)
+            .await?;
+        commit(tx).await
+    }
+
+    /// Lists the resources under `parent_key` (empty for tenants) in name order.
+    pub(crate) async fn list_resources<K: Kind>(
+        &self,
+        ctx: &Ctx,
+        parent_key: &[&str],
+        page: &PageRequest,
+    ) -> StoreResult<Listed<K::Resource>> {
+        if let (Some(parent), Some(tenant)) = (&K::PARENT, parent_key.first()) {
+            let path = parent.resource_path(parent_key);
+            self.authorize(
+                ctx,
+                Some(tenant),
+                Access::Read,
+                &format!("{}.list", K::TABLE.kind),
+                &path,
+            )
+            .await?;
+            let mut conn = self.reader().await?;
+            if select_row(&mut conn, self.backend, parent, parent_key, false)
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::NotFound(path));
+            }
+        }
+        let parent_columns = &K::TABLE.key_columns[..parent_key.len()];
+        let mut conditions: Vec<String> = parent_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let mut values: Vec<&str> = parent_key.to_vec();
+        // Tenants are the one top-level list: a tenant-scoped caller sees only its own tenant.
+        if K::PARENT.is_none() && ctx.caller.role != Role::PlatformAdmin {
+            let Some(own) = ctx.caller.tenant.as_deref() else {
+                return Ok(Listed {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            };
+            values.push(own);
+            conditions.push(format!("name = ${}", values.len()));
+        }
+        let after_placeholder = values.len() + 1;
+        conditions.push(format!("name > ${after_placeholder}"));
+        let sql = format!(
+            "SELECT name, spec, etag, created_at, updated_at FROM {} WHERE {} ORDER BY name LIMIT ${}",
+            K::TABLE.sql_name,
+            conditions.join(" AND "),
+            after_placeholder + 1
+        );
+        let mut conn = self.reader().await?;
+        let rows = bind_key(sqlx::query(dynamic(sql)), &values)
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *conn)
+            .await?;
+        let items = rows
+            .iter()
+            .map(StoredRow::from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        paginate(items, page.size, |row| row.name.clone())?.try_map(|row| row.into_resource::<K>())
+    }
+
+    pub(crate) async fn audit_success(
+        &self,
+        conn: &mut Conn,
+        ctx: &Ctx,
+        tenant: Option<&str>,
+        action: &str,
+        resource: &str,
+    ) -> StoreResult<()> {
+        let event = NewAuditEvent {
+            tenant: tenant.map(str::to_string),
+            actor: ctx.caller.actor(),
+            action: action.to_string(),
+            resource: resource.to_string(),
+            result: AuditResult::Success,
+            reason: None,
+            request_id: ctx.request_id.clone(),
+        };
+        audit::insert(conn, &event).await
+    }
+}
+
+/// Cuts a fetched `size + 1` rows down to `size`, remembering where the next page starts.
+pub(crate) fn paginate<T>(
+    mut items: Vec<T>,
+    size: u32,
+    cursor_of: impl Fn(&T) -> String,
+) -> StoreResult<Listed<T>> {
+    let size = size as usize;
+    let next_cursor = if items.len() > size {
+        items.truncate(size);
+        items.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Ok(Listed { items, next_cursor })
+}
+
+impl<T> Listed<T> {
+    pub(crate) fn try_map<U>(self, f: impl Fn(T) -> StoreResult<U>) -> StoreResult<Listed<U>> {
+        let items = self
+            .items
+            .into_iter()
+            .map(f)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Listed {
+            items,
+            next_cursor: self.next_cursor,
+        })
+    }
+}
+
+fn check_existing_precondition(
+    precondition: &Precondition,
+    etag: &str,
+    path: &str,
+) -> StoreResult<()> {
+    match precondition {
+        Precondition::IfAbsent => Err(StoreError::PreconditionFailed(format!(
+            "{path} already exists"
+        ))),
+        Precondition::IfMatch(Some(expected)) if expected != etag => {
+            Err(StoreError::PreconditionFailed(format!(
+                "{path} has changed: its ETag is no longer {expected:?}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn bind_key<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    key: &[&str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for value in key {
+        query = query.bind(value.to_string());
+    }
+    query
+}
+
+async fn select_row(
+    conn: &mut Conn,
+    backend: Backend,
+    table: &Table,
+    key: &[&str],
+    lock: bool,
+) -> StoreResult<Option<StoredRow>> {
+    let sql = format!(
+        "SELECT name, spec, etag, created_at, updated_at FROM {} WHERE {}{}",
+        table.sql_name,
+        table.where_key(1),
+        if lock { backend.for_update() } else { "" }
+    );
+    let row = bind_key(sqlx::query(dynamic(sql)), key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(StoredRow::from_row).transpose()
+}
+
+async fn insert_row(
+    conn: &mut Conn,
+    table: &Table,
+    key: &[&str],
+    spec: &str,
+    etag: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let n = key.len();
+    let sql = format!(
+        "INSERT INTO {} ({}, spec, etag, created_at, updated_at) VALUES ({}, ${}, ${}, ${}, ${})",
+        table.sql_name,
+        table.key_columns.join(", "),
+        (1..=n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 3
+    );
+    bind_key(sqlx::query(dynamic(sql)), key)
+        .bind(spec.to_string())
+        .bind(etag.to_string())
+        .bind(now.unix_micros())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn update_row(
+    conn: &mut Conn,
+    table: &Table,
+    key: &[&str],
+    spec: &str,
+    etag: &str,
+    now: Timestamp,
+    expected_etag: &str,
+) -> StoreResult<()> {
+    let n = key.len();
+    // The ETag condition is a second line of defence behind the row lock: an update never
+    // lands on a version other than the one this transaction read.
+    let sql = format!(
+        "UPDATE {} SET spec = ${}, etag = ${}, updated_at = ${} WHERE {} AND etag = ${}",
+        table.sql_name,
+        n + 1,
+        n + 2,
+        n + 3,
+        table.where_key(1),
+        n + 4
+    );
+    let result = bind_key(sqlx::query(dynamic(sql)), key)
+        .bind(spec.to_string())
+        .bind(etag.to_string())
+        .bind(now.unix_micros())
+        .bind(expected_etag.to_string())
+        .execute(&mut *conn)
+        .await?;
+    if result.rows_affected() != 1 {
+        return Err(StoreError::Transient(format!(
+            "{} changed while being updated",
+            table.kind
+        )));
+    }
+    Ok(())
+}
+
+async fn has_children(conn: &mut Conn, child: &Table, parent_key: &[&str]) -> StoreResult<bool> {
+    let conditions: Vec<String> = child.key_columns[..parent_key.len()]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE {} LIMIT 1",
+        child.sql_name,
+        conditions.join(" AND ")
+    );
+    let row = bind_key(sqlx::query(dynamic(sql)), parent_key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}

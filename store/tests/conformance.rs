@@ -1,0 +1,939 @@
+//! The store conformance suite: every behaviour the API relies on, run on PostgreSQL and on
+//! SQLite through the same test body.
+
+use std::sync::Arc;
+
+use logplane_model::audit::NewAuditEvent;
+use logplane_model::page::PageRequest;
+use logplane_model::{
+    ApiKeyRequest, AuditResult, Caller, KeyRange, KeyScope, LogstoreMode, LogstoreSpec,
+    ProjectSpec, Role, ShardStatus, TenantSpec,
+};
+use logplane_store::testing::TestDatabase;
+use logplane_store::{Backend, Ctx, Precondition, PutOutcome, SqlStore, Store, StoreError};
+
+/// Instantiates one behaviour for each backend: `mod behaviour { postgres(), sqlite() }`.
+macro_rules! conformance {
+    ($($behaviour:ident),* $(,)?) => {
+        $(
+            mod $behaviour {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::run(logplane_store::Backend::Postgres, super::$behaviour).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::run(logplane_store::Backend::Sqlite, super::$behaviour).await;
+                }
+            }
+        )*
+    };
+}
+
+conformance!(
+    put_then_get_echoes_the_spec_in_order,
+    identical_put_is_a_no_op_with_the_same_etag,
+    preconditions_guard_writes,
+    concurrent_creates_of_one_name_create_it_once,
+    concurrent_read_modify_write_loses_no_update,
+    parents_with_children_cannot_be_deleted,
+    children_need_their_parent,
+    logstores_start_with_shards_covering_the_key_space,
+    immutable_logstore_fields_are_refused,
+    other_tenants_are_hidden_and_roles_are_enforced,
+    lists_page_in_name_order,
+    tenant_callers_list_only_their_own_tenant,
+    api_keys_are_found_by_hash_and_revoked_by_delete,
+    deleting_a_tenant_revokes_its_keys,
+    mutations_and_denials_are_audited,
+    signing_key_is_shared_by_every_racer,
+    bootstrap_key_follows_the_configured_secret,
+    data_survives_reopening,
+    readiness_reflects_migrations,
+);
+
+async fn run<F, Fut>(backend: Backend, behaviour: F)
+where
+    F: FnOnce(Arc<SqlStore>, TestDatabase) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let database = TestDatabase::create(backend).await;
+    let store = Arc::new(database.open().await);
+    behaviour(store, database).await;
+}
+
+fn platform_admin() -> Ctx {
+    Ctx::new(
+        Caller {
+            key_id: "root".into(),
+            role: Role::PlatformAdmin,
+            tenant: None,
+        },
+        Some("req-1".into()),
+    )
+}
+
+fn tenant_caller(tenant: &str, role: Role) -> Ctx {
+    Ctx::new(
+        Caller {
+            key_id: format!("{tenant}-{}", role.as_str()),
+            role,
+            tenant: Some(tenant.into()),
+        },
+        None,
+    )
+}
+
+fn labels(pairs: &[(&str, &str)]) -> logplane_model::Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn seed_tenant(store: &SqlStore, name: &str) {
+    store
+        .put_tenant(
+            &platform_admin(),
+            name,
+            TenantSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn seed_project(store: &SqlStore, tenant: &str, name: &str) {
+    seed_tenant(store, tenant).await;
+    store
+        .put_project(
+            &platform_admin(),
+            tenant,
+            name,
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn put_then_get_echoes_the_spec_in_order(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let spec = ProjectSpec {
+        description: "Web tier".into(),
+        labels: labels(&[("zeta", "1"), ("alpha", "2"), ("Mid", "x")]),
+    };
+    let created = store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "web",
+            spec.clone(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    assert!(created.is_created());
+    let read = store
+        .get_project(&platform_admin(), "acme", "web")
+        .await
+        .unwrap();
+    assert_eq!(read.spec(), spec);
+    let keys: Vec<_> = read.labels.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["zeta", "alpha", "Mid"],
+        "label order is kept as written"
+    );
+    assert_eq!(read.etag, created.resource().etag);
+}
+
+async fn identical_put_is_a_no_op_with_the_same_etag(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let spec = ProjectSpec {
+        description: "a".into(),
+        ..Default::default()
+    };
+    let first = store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "web",
+            spec.clone(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let second = store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "web",
+            spec.clone(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(second, PutOutcome::Unchanged(_)));
+    assert_eq!(first.resource().etag, second.resource().etag);
+    assert_eq!(first.resource().updated_at, second.resource().updated_at);
+    let changed = ProjectSpec {
+        description: "b".into(),
+        ..Default::default()
+    };
+    let third = store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "web",
+            changed,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(third, PutOutcome::Replaced(_)));
+    assert_ne!(third.resource().etag, first.resource().etag);
+    assert_eq!(third.resource().created_at, first.resource().created_at);
+    let updates = audit_actions(&store, "acme")
+        .await
+        .into_iter()
+        .filter(|a| a == "project.update")
+        .count();
+    assert_eq!(updates, 1, "the no-op PUT wrote no audit event");
+}
+
+async fn preconditions_guard_writes(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let admin = platform_admin();
+    let absent = store
+        .put_project(
+            &admin,
+            "acme",
+            "web",
+            ProjectSpec::default(),
+            Precondition::IfMatch(None),
+        )
+        .await;
+    assert!(
+        matches!(absent, Err(StoreError::PreconditionFailed(_))),
+        "If-Match: * needs an existing resource"
+    );
+    let created = store
+        .put_project(
+            &admin,
+            "acme",
+            "web",
+            ProjectSpec::default(),
+            Precondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+    let again = store
+        .put_project(
+            &admin,
+            "acme",
+            "web",
+            ProjectSpec::default(),
+            Precondition::IfAbsent,
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::PreconditionFailed(_))));
+    let spec = ProjectSpec {
+        description: "new".into(),
+        ..Default::default()
+    };
+    let stale = store
+        .put_project(
+            &admin,
+            "acme",
+            "web",
+            spec.clone(),
+            Precondition::IfMatch(Some("stale".into())),
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::PreconditionFailed(_))));
+    let etag = created.resource().etag.clone();
+    store
+        .put_project(
+            &admin,
+            "acme",
+            "web",
+            spec,
+            Precondition::IfMatch(Some(etag.clone())),
+        )
+        .await
+        .unwrap();
+    let stale_delete = store
+        .delete_project(&admin, "acme", "web", Precondition::IfMatch(Some(etag)))
+        .await;
+    assert!(matches!(
+        stale_delete,
+        Err(StoreError::PreconditionFailed(_))
+    ));
+    assert_eq!(
+        store
+            .get_project(&admin, "acme", "web")
+            .await
+            .unwrap()
+            .description,
+        "new"
+    );
+}
+
+async fn concurrent_creates_of_one_name_create_it_once(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let attempts = (0..50).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let spec = ProjectSpec {
+                description: format!("writer {i}"),
+                ..Default::default()
+            };
+            store
+                .put_project(&platform_admin(), "acme", "web", spec, Precondition::None)
+                .await
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let created = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), Ok(PutOutcome::Created(_))))
+        .count();
+    for outcome in &outcomes {
+        assert!(
+            outcome.as_ref().unwrap().is_ok(),
+            "every PUT succeeds: {outcome:?}"
+        );
+    }
+    assert_eq!(created, 1, "exactly one PUT created the project");
+}
+
+async fn concurrent_read_modify_write_loses_no_update(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    let writers = (0..8).map(|writer| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let (mut successes, mut conflicts) = (0, 0);
+            for round in 0..6 {
+                let current = store
+                    .get_project(&platform_admin(), "acme", "web")
+                    .await
+                    .unwrap();
+                let mut spec = current.spec();
+                let count: u64 = spec
+                    .labels
+                    .get("count")
+                    .map(|c| c.parse().unwrap())
+                    .unwrap_or(0);
+                spec.labels.insert("count".into(), (count + 1).to_string());
+                spec.labels.insert(format!("w{writer}"), round.to_string());
+                match store
+                    .put_project(
+                        &platform_admin(),
+                        "acme",
+                        "web",
+                        spec,
+                        Precondition::IfMatch(Some(current.etag)),
+                    )
+                    .await
+                {
+                    Ok(_) => successes += 1,
+                    Err(StoreError::PreconditionFailed(_)) => conflicts += 1,
+                    Err(other) => panic!("unexpected error {other:?}"),
+                }
+            }
+            (successes, conflicts)
+        })
+    });
+    let results = futures::future::join_all(writers).await;
+    let successes: u64 = results.iter().map(|r| r.as_ref().unwrap().0).sum();
+    let conflicts: u64 = results.iter().map(|r| r.as_ref().unwrap().1).sum();
+    assert_eq!(successes + conflicts, 48);
+    let final_state = store
+        .get_project(&platform_admin(), "acme", "web")
+        .await
+        .unwrap();
+    assert_eq!(
+        final_state.labels["count"],
+        successes.to_string(),
+        "every successful write counted once"
+    );
+}
+
+async fn parents_with_children_cannot_be_deleted(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    let admin = platform_admin();
+    store
+        .put_logstore(
+            &admin,
+            "acme",
+            "web",
+            "nginx",
+            LogstoreSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .delete_project(&admin, "acme", "web", Precondition::None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .delete_tenant(&admin, "acme", Precondition::None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .delete_logstore(&admin, "acme", "web", "nginx", Precondition::None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .delete_logstore(&admin, "acme", "web", "nginx", Precondition::None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_project(&admin, "acme", "web", Precondition::None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_project(&admin, "acme", "web").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .delete_tenant(&admin, "acme", Precondition::None)
+        .await
+        .unwrap();
+}
+
+async fn children_need_their_parent(store: Arc<SqlStore>, _db: TestDatabase) {
+    let admin = platform_admin();
+    let orphan = store
+        .put_project(
+            &admin,
+            "ghost",
+            "web",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(path)) if path == "tenants/ghost"));
+    seed_tenant(&store, "acme").await;
+    let orphan = store
+        .put_logstore(
+            &admin,
+            "acme",
+            "ghost",
+            "nginx",
+            LogstoreSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(
+        matches!(orphan, Err(StoreError::NotFound(path)) if path == "tenants/acme/projects/ghost")
+    );
+    let listed = store
+        .list_logstores(&admin, "acme", "ghost", PageRequest::first(10))
+        .await;
+    assert!(matches!(listed, Err(StoreError::NotFound(_))));
+}
+
+async fn logstores_start_with_shards_covering_the_key_space(
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+) {
+    seed_project(&store, "acme", "web").await;
+    let admin = platform_admin();
+    let spec = LogstoreSpec {
+        shard_count: 3,
+        ..Default::default()
+    };
+    store
+        .put_logstore(&admin, "acme", "web", "nginx", spec, Precondition::None)
+        .await
+        .unwrap();
+    let shards = store
+        .list_shards(&admin, "acme", "web", "nginx")
+        .await
+        .unwrap();
+    let expected = KeyRange::split_evenly(3);
+    assert_eq!(shards.len(), 3);
+    for (i, (shard, range)) in shards.iter().zip(&expected).enumerate() {
+        assert_eq!(shard.id, i as i64);
+        assert_eq!(shard.inclusive_begin_key, range.begin_hex());
+        assert_eq!(shard.exclusive_end_key, range.end_hex());
+        assert_eq!(shard.status, ShardStatus::Readwrite);
+    }
+    store
+        .delete_logstore(&admin, "acme", "web", "nginx", Precondition::None)
+        .await
+        .unwrap();
+    store
+        .put_logstore(
+            &admin,
+            "acme",
+            "web",
+            "nginx",
+            LogstoreSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_shards(&admin, "acme", "web", "nginx")
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "old shards went with the old logstore"
+    );
+}
+
+async fn immutable_logstore_fields_are_refused(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    let admin = platform_admin();
+    store
+        .put_logstore(
+            &admin,
+            "acme",
+            "web",
+            "nginx",
+            LogstoreSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let changed = LogstoreSpec {
+        mode: LogstoreMode::Query,
+        ..Default::default()
+    };
+    let refused = store
+        .put_logstore(&admin, "acme", "web", "nginx", changed, Precondition::None)
+        .await;
+    let Err(StoreError::Invalid(errors)) = refused else {
+        panic!("expected a validation error, got {refused:?}")
+    };
+    assert_eq!(errors.errors[0].field, "mode");
+    let longer = LogstoreSpec {
+        retention_days: 90,
+        ..Default::default()
+    };
+    let replaced = store
+        .put_logstore(&admin, "acme", "web", "nginx", longer, Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(replaced.resource().retention_days, 90);
+}
+
+async fn other_tenants_are_hidden_and_roles_are_enforced(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    seed_tenant(&store, "beta").await;
+    let beta_admin = tenant_caller("beta", Role::Admin);
+    assert!(matches!(
+        store.get_project(&beta_admin, "alpha", "web").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.get_tenant(&beta_admin, "alpha").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .list_projects(&beta_admin, "alpha", PageRequest::first(10))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let hijack = store
+        .put_project(
+            &beta_admin,
+            "alpha",
+            "web",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(matches!(hijack, Err(StoreError::NotFound(_))));
+    let viewer = tenant_caller("alpha", Role::Viewer);
+    store.get_project(&viewer, "alpha", "web").await.unwrap();
+    let write = store
+        .put_project(
+            &viewer,
+            "alpha",
+            "new",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(matches!(write, Err(StoreError::Forbidden(_))));
+    assert!(matches!(
+        store
+            .delete_project(&viewer, "alpha", "web", Precondition::None)
+            .await,
+        Err(StoreError::Forbidden(_))
+    ));
+    let editor = tenant_caller("alpha", Role::Editor);
+    store
+        .put_project(
+            &editor,
+            "alpha",
+            "new",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let own_tenant = store
+        .put_tenant(
+            &tenant_caller("alpha", Role::Admin),
+            "alpha",
+            TenantSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(
+        matches!(own_tenant, Err(StoreError::Forbidden(_))),
+        "only platform admins write tenants"
+    );
+}
+
+async fn lists_page_in_name_order(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let names = ["web-2", "api", "web_x", "web-10", "db", "a-b", "ab"];
+    for name in names {
+        let spec = LogstoreSpec::default();
+        if name.contains('_') {
+            seed_project(&store, "acme", "proj").await;
+            store
+                .put_logstore(
+                    &platform_admin(),
+                    "acme",
+                    "proj",
+                    name,
+                    spec,
+                    Precondition::None,
+                )
+                .await
+                .unwrap();
+        } else {
+            store
+                .put_project(
+                    &platform_admin(),
+                    "acme",
+                    name,
+                    ProjectSpec::default(),
+                    Precondition::None,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    loop {
+        let listed = store
+            .list_projects(&platform_admin(), "acme", page.clone())
+            .await
+            .unwrap();
+        assert!(listed.items.len() <= 2);
+        seen.extend(listed.items.into_iter().map(|p| p.name));
+        match listed.next_cursor {
+            Some(cursor) => {
+                page = PageRequest {
+                    size: 2,
+                    after: Some(cursor),
+                }
+            }
+            None => break,
+        }
+    }
+    // Bytewise order on both backends: '-' (0x2d) sorts before letters and digits.
+    assert_eq!(seen, ["a-b", "ab", "api", "db", "proj", "web-10", "web-2"]);
+}
+
+async fn tenant_callers_list_only_their_own_tenant(store: Arc<SqlStore>, _db: TestDatabase) {
+    for name in ["aaa", "bbb", "ccc", "zzz"] {
+        seed_tenant(&store, name).await;
+    }
+    let all = store
+        .list_tenants(&platform_admin(), PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 4);
+    let listed = store
+        .list_tenants(&tenant_caller("zzz", Role::Viewer), PageRequest::first(1))
+        .await
+        .unwrap();
+    let names: Vec<_> = listed.items.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["zzz"]);
+    assert_eq!(listed.next_cursor, None);
+}
+
+fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+async fn api_keys_are_found_by_hash_and_revoked_by_delete(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let admin = tenant_caller("acme", Role::Admin);
+    let scope = KeyScope::Tenant("acme".into());
+    let request = ApiKeyRequest {
+        name: "ci-bot".into(),
+        role: Role::Editor,
+    };
+    let key = store
+        .create_api_key(&admin, &scope, request.clone(), &sha256_hex("s1"))
+        .await
+        .unwrap();
+    let duplicate = store
+        .create_api_key(&admin, &scope, request, &sha256_hex("s2"))
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    let wrong_role = ApiKeyRequest {
+        name: "root".into(),
+        role: Role::PlatformAdmin,
+    };
+    assert!(matches!(
+        store
+            .create_api_key(&admin, &scope, wrong_role, &sha256_hex("s3"))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let editor = tenant_caller("acme", Role::Editor);
+    let escalate = ApiKeyRequest {
+        name: "mine".into(),
+        role: Role::Admin,
+    };
+    assert!(matches!(
+        store
+            .create_api_key(&editor, &scope, escalate, &sha256_hex("s4"))
+            .await,
+        Err(StoreError::Forbidden(_))
+    ));
+    let found = store
+        .find_key_by_secret_hash(&sha256_hex("s1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found,
+        Caller {
+            key_id: key.id.clone(),
+            role: Role::Editor,
+            tenant: Some("acme".into())
+        }
+    );
+    let listed = store
+        .list_api_keys(&admin, &scope, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![key.clone()]);
+    let platform_keys = store
+        .list_api_keys(
+            &platform_admin(),
+            &KeyScope::Platform,
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        platform_keys.items.is_empty(),
+        "tenant keys are not platform keys"
+    );
+    store.delete_api_key(&admin, &scope, &key.id).await.unwrap();
+    assert_eq!(store.find_key_by_id(&key.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_key_by_secret_hash(&sha256_hex("s1"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.delete_api_key(&admin, &scope, &key.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn deleting_a_tenant_revokes_its_keys(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let scope = KeyScope::Tenant("acme".into());
+    let request = ApiKeyRequest {
+        name: "ci-bot".into(),
+        role: Role::Viewer,
+    };
+    let key = store
+        .create_api_key(&platform_admin(), &scope, request, &sha256_hex("s"))
+        .await
+        .unwrap();
+    store
+        .delete_tenant(&platform_admin(), "acme", Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(store.find_key_by_id(&key.id).await.unwrap(), None);
+}
+
+async fn audit_actions(store: &SqlStore, tenant: &str) -> Vec<String> {
+    let listed = store
+        .list_audit_events(&platform_admin(), Some(tenant), PageRequest::first(1000))
+        .await
+        .unwrap();
+    listed.items.into_iter().map(|e| e.action).collect()
+}
+
+async fn mutations_and_denials_are_audited(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    seed_tenant(&store, "other").await;
+    let viewer = tenant_caller("acme", Role::Viewer);
+    let _ = store
+        .delete_project(&viewer, "acme", "web", Precondition::None)
+        .await;
+    let events = store
+        .list_audit_events(
+            &tenant_caller("acme", Role::Admin),
+            Some("acme"),
+            PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    let summary: Vec<_> = events
+        .items
+        .iter()
+        .map(|e| (e.action.as_str(), e.result))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("project.delete", AuditResult::Denied),
+            ("project.create", AuditResult::Success),
+            ("tenant.create", AuditResult::Success)
+        ],
+        "newest first"
+    );
+    assert_eq!(events.items[1].request_id.as_deref(), Some("req-1"));
+    assert_eq!(events.items[1].resource, "tenants/acme/projects/web");
+    assert_eq!(events.items[0].actor, "viewer:acme-viewer");
+    let others = store
+        .list_audit_events(
+            &tenant_caller("acme", Role::Admin),
+            Some("other"),
+            PageRequest::first(100),
+        )
+        .await;
+    assert!(matches!(others, Err(StoreError::NotFound(_))));
+    let as_editor = store
+        .list_audit_events(
+            &tenant_caller("acme", Role::Editor),
+            Some("acme"),
+            PageRequest::first(100),
+        )
+        .await;
+    assert!(matches!(as_editor, Err(StoreError::Forbidden(_))));
+    store
+        .record_denied(NewAuditEvent {
+            tenant: None,
+            actor: "anonymous".into(),
+            action: "project_get".into(),
+            resource: "/v1/tenants/acme/projects/web".into(),
+            result: AuditResult::Denied,
+            reason: Some("no credential".into()),
+            request_id: None,
+        })
+        .await
+        .unwrap();
+    let first = store
+        .list_audit_events(&platform_admin(), None, PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(first.items[0].actor, "anonymous");
+    let second = store
+        .list_audit_events(
+            &platform_admin(),
+            None,
+            PageRequest {
+                size: 1,
+                after: first.next_cursor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second.items[0].action, "audit_event.list",
+        "the editor's refused listing, one older"
+    );
+}
+
+async fn signing_key_is_shared_by_every_racer(store: Arc<SqlStore>, _db: TestDatabase) {
+    let racers = (0..8u8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.ensure_signing_key(&[i; 32]).await.unwrap() })
+    });
+    let keys: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(keys.iter().all(|k| k == &keys[0] && k.len() == 32));
+    assert_eq!(store.ensure_signing_key(&[99; 32]).await.unwrap(), keys[0]);
+}
+
+async fn bootstrap_key_follows_the_configured_secret(store: Arc<SqlStore>, _db: TestDatabase) {
+    store
+        .ensure_bootstrap_key(&sha256_hex("first"))
+        .await
+        .unwrap();
+    store
+        .ensure_bootstrap_key(&sha256_hex("first"))
+        .await
+        .unwrap();
+    let caller = store
+        .find_key_by_secret_hash(&sha256_hex("first"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(caller.role, Role::PlatformAdmin);
+    store
+        .ensure_bootstrap_key(&sha256_hex("second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_key_by_secret_hash(&sha256_hex("first"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .find_key_by_secret_hash(&sha256_hex("second"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn data_survives_reopening(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    store.close().await;
+    drop(store);
+    let reopened = db.open().await;
+    let project = reopened
+        .get_project(&platform_admin(), "acme", "web")
+        .await
+        .unwrap();
+    assert_eq!(project.name, "web");
+}
+
+async fn readiness_reflects_migrations(store: Arc<SqlStore>, db: TestDatabase) {
+    store.check_ready().await.unwrap();
+    db.execute("DELETE FROM _sqlx_migrations").await;
+    assert!(matches!(
+        store.check_ready().await,
+        Err(StoreError::Unavailable { .. })
+    ));
+}
