@@ -1,0 +1,101 @@
+//! The command line: `logplane serve`, `logplane migrate`, `logplane openapi`. Every flag can
+//! also be set through the environment variable named in its help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::logging::LogFormat;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7470";
+pub const DEFAULT_DATA_DIR: &str = "./logplane-data";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "logplane",
+    version,
+    about = "The control plane of a multi-tenant log service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply the store's migrations and exit.
+    Migrate(StoreArgs),
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite store, used unless --database-url is given.
+    #[arg(long, env = "LOGPLANE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://user@host:port/database); replaces the embedded store.
+    #[arg(long, env = "LOGPLANE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Most connections held to the store.
+    #[arg(long, env = "LOGPLANE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_connections: u32,
+    /// How long a request waits for a store connection before it is answered 503.
+    #[arg(long, env = "LOGPLANE_STORE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub store_timeout_ms: u64,
+}
+
+impl StoreArgs {
+    pub fn store_timeout(&self) -> Duration {
+        Duration::from_millis(self.store_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LOGPLANE_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// File holding the token-signing secret (at least 32 bytes). Default: a secret generated at
+    /// first start and kept in the store, shared by every replica.
+    #[arg(long, env = "LOGPLANE_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "LOGPLANE_TOKEN_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub token_ttl_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "LOGPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("logplane: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => crate::server::serve(args).await,
+            Command::Migrate(args) => crate::server::migrate(args).await,
+            Command::Openapi => crate::server::print_openapi(),
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("logplane: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

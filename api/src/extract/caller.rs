@@ -1,0 +1,99 @@
+//! Who is calling: the bearer token is verified, then the key it was minted from is looked up,
+//! so a revoked key's tokens stop working at once and a token's claims can never claim more than
+//! its key holds.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use logplane_model::audit::NewAuditEvent;
+use logplane_model::{AuditResult, Caller};
+use logplane_store::Ctx;
+
+use crate::app::AppState;
+use crate::problem::ApiError;
+
+/// The id of the request, set by the request middleware before any extractor runs.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The OpenAPI operation id of the matched route (`project_get`), or `unmatched`.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationId(pub &'static str);
+
+/// An authenticated caller of the management API (audience `logplane-api`).
+pub struct Authenticated(pub Ctx);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
+        match authenticate(parts, state, logplane_model::authz::AUDIENCE_API).await {
+            Ok(caller) => Ok(Authenticated(Ctx::new(caller, request_id))),
+            Err(Refusal::Store(error)) => Err(error),
+            Err(Refusal::Credential(reason)) => {
+                let operation = parts
+                    .extensions
+                    .get::<OperationId>()
+                    .map_or("unmatched", |op| op.0);
+                let event = NewAuditEvent {
+                    tenant: None,
+                    actor: "anonymous".to_string(),
+                    action: operation.to_string(),
+                    resource: parts.uri.path().chars().take(512).collect(),
+                    result: AuditResult::Denied,
+                    reason: Some(reason.clone()),
+                    request_id,
+                };
+                if let Err(error) = state.store.record_denied(event).await {
+                    tracing::warn!(%error, "could not record a refused credential");
+                }
+                Err(ApiError::Unauthorized(reason))
+            }
+        }
+    }
+}
+
+enum Refusal {
+    /// The credential is missing or not acceptable: 401.
+    Credential(String),
+    /// The store could not be asked: 503, not the caller's fault.
+    Store(ApiError),
+}
+
+async fn authenticate(parts: &Parts, state: &AppState, audience: &str) -> Result<Caller, Refusal> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(Refusal::Credential(
+            "an Authorization: Bearer <token> header is required".into(),
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| {
+            Refusal::Credential("the Authorization header must be `Bearer <token>`".into())
+        })?;
+    let claims = state
+        .tokens
+        .verify(token, audience)
+        .map_err(|e| Refusal::Credential(e.to_string()))?;
+    let key = state
+        .store
+        .find_key_by_id(&claims.sub)
+        .await
+        .map_err(|e| Refusal::Store(ApiError::from(e)))?
+        .ok_or_else(|| {
+            Refusal::Credential("the API key this token was issued for has been revoked".into())
+        })?;
+    if key.role.as_str() != claims.role || key.tenant != claims.tenant {
+        return Err(Refusal::Credential(
+            "the token's claims do not match its API key".into(),
+        ));
+    }
+    Ok(key)
+}

@@ -1,0 +1,14 @@
+//! Request extractors that turn every malformed input into a problem naming what was wrong,
+//! instead of axum's plain-text rejections.
+
+pub mod body;
+pub mod caller;
+pub mod page;
+pub mod path;
+pub mod precondition;
+
+pub use body::{ApiJson, RequestBody};
+pub use caller::{Authenticated, OperationId, RequestId};
+pub use page::PageQuery;
+pub use path::ApiPath;
+pub use precondition::WriteConditions;

@@ -1,0 +1,93 @@
+//! `POST /v1/auth/token`: exchanges an API key for a short-lived access token.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use logplane_model::AuditResult;
+use logplane_model::audit::NewAuditEvent;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::secrets::hash_secret;
+use crate::extract::{ApiJson, RequestBody, RequestId};
+use crate::problem::{ApiError, ApiResult};
+
+/// Secrets this server issues are 67 characters; anything far longer is not one.
+const MAX_API_KEY_CHARS: usize = 256;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The API key's secret.
+    #[schema(max_length = 256)]
+    pub api_key: String,
+}
+
+impl RequestBody for TokenRequest {}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token_create))
+}
+
+/// Exchange an API key for an access token.
+///
+/// The token's audience follows the key's role: management API keys get `logplane-api`, worker
+/// keys `logplane-worker`, query-frontend keys `logplane-query`.
+#[utoipa::path(post, path = "/v1/auth/token", operation_id = "token_create", tag = "auth",
+    request_body = TokenRequest,
+    responses((status = 200, description = "An access token", body = TokenResponse)))]
+async fn token_create(
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    ApiJson(request): ApiJson<TokenRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    if request.api_key.len() > MAX_API_KEY_CHARS {
+        return Err(ApiError::validation(
+            "api_key",
+            format!("must be at most {MAX_API_KEY_CHARS} characters"),
+        ));
+    }
+    let Some(caller) = state
+        .store
+        .find_key_by_secret_hash(&hash_secret(&request.api_key))
+        .await?
+    else {
+        let event = NewAuditEvent {
+            tenant: None,
+            actor: "anonymous".to_string(),
+            action: "token_create".to_string(),
+            resource: "auth/token".to_string(),
+            result: AuditResult::Denied,
+            reason: Some("unknown or revoked API key".to_string()),
+            request_id: Some(request_id.0),
+        };
+        if let Err(error) = state.store.record_denied(event).await {
+            tracing::warn!(%error, "could not record a refused token exchange");
+        }
+        return Err(ApiError::Unauthorized(
+            "the API key is unknown or has been revoked".into(),
+        ));
+    };
+    let access_token = state
+        .tokens
+        .mint(&caller)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.ttl().as_secs(),
+    }))
+}

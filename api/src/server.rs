@@ -1,0 +1,134 @@
+//! Starting and stopping the server: open and migrate the store, make sure the bootstrap key and
+//! the signing key exist, serve until SIGTERM or SIGINT, then finish the requests in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use logplane_store::{SqlStore, Store, StoreOptions};
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::auth::secrets::hash_secret;
+use crate::auth::tokens::{MIN_SIGNING_KEY_BYTES, TokenService};
+use crate::cli::{ServeArgs, StoreArgs};
+use crate::telemetry::logging::{self, LogFormat};
+
+pub const BOOTSTRAP_KEY_ENV: &str = "LOGPLANE_BOOTSTRAP_ADMIN_KEY";
+
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<SqlStore> {
+    let options = StoreOptions {
+        max_connections: args.max_connections,
+        acquire_timeout: args.store_timeout(),
+    };
+    let store = match &args.database_url {
+        Some(url) => SqlStore::connect_postgres(url, &options)
+            .await
+            .context("cannot connect to PostgreSQL")?,
+        None => SqlStore::open_sqlite(&args.data_dir, &options)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the embedded store in {}",
+                    args.data_dir.display()
+                )
+            })?,
+    };
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
+    logging::init(LogFormat::Text);
+    let store = open_store(&args).await?;
+    tracing::info!(backend = store.backend().name(), "migrations applied");
+    store.close().await;
+    Ok(())
+}
+
+pub fn print_openapi() -> anyhow::Result<()> {
+    let document = app::openapi_document()
+        .to_pretty_json()
+        .context("cannot render the OpenAPI document")?;
+    println!("{document}");
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format);
+    let sql_store = open_store(&args.store).await?;
+    let backend = sql_store.backend();
+    let store: Arc<dyn Store> = Arc::new(sql_store.clone());
+
+    if let Ok(secret) = std::env::var(BOOTSTRAP_KEY_ENV) {
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "{BOOTSTRAP_KEY_ENV} must be at least 16 characters"
+        );
+        store
+            .ensure_bootstrap_key(&hash_secret(&secret))
+            .await
+            .context("cannot create the bootstrap admin key")?;
+        tracing::info!("bootstrap platform-admin key is in place");
+    }
+    let signing_key = match &args.signing_key_file {
+        Some(path) => read_signing_key(path)?,
+        None => {
+            let candidate: [u8; 32] = rand::random();
+            store
+                .ensure_signing_key(&candidate)
+                .await
+                .context("cannot load the token-signing key")?
+        }
+    };
+    let tokens = Arc::new(TokenService::new(
+        &signing_key,
+        Duration::from_secs(args.token_ttl_seconds),
+    ));
+
+    let router = app::build(store, tokens);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, backend = backend.name(), "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped accepting; requests in flight finished");
+    sql_store.close().await;
+    Ok(())
+}
+
+fn read_signing_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the signing key file {}", path.display()))?;
+    let trimmed = bytes.trim_ascii().to_vec();
+    anyhow::ensure!(
+        trimmed.len() >= MIN_SIGNING_KEY_BYTES,
+        "the signing key in {} must be at least {MIN_SIGNING_KEY_BYTES} bytes",
+        path.display()
+    );
+    Ok(trimmed)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}

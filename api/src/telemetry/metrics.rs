@@ -1,0 +1,156 @@
+//! Prometheus metrics. A registry per server instance (no global recorder), so tests can run
+//! many servers in one process and each reports only its own traffic.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use logplane_store::PoolStats;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~16 s, doubling.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
+    /// Encoding reads the registry; a lock keeps two scrapes from interleaving their gauges.
+    render_lock: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("logplane");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by operation id and status",
+            requests.clone(),
+        );
+        let latency: Family<OperationLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by operation id",
+            latency.clone(),
+        );
+        let pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "store_pool_connections",
+            "Store connections by state (idle, in_use)",
+            pool_connections.clone(),
+        );
+        let pool_max = Gauge::default();
+        registry.register(
+            "store_pool_max_connections",
+            "The store connection pool's limit",
+            pool_max.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_max,
+            render_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn observe_request(&self, operation: &str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                operation: operation.to_string(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&OperationLabels {
+                operation: operation.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn render(&self, pool: PoolStats) -> String {
+        let _guard = self
+            .render_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.pool_connections
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(i64::from(pool.idle));
+        self.pool_connections
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set(i64::from(pool.size.saturating_sub(pool.idle)));
+        self.pool_max.set(i64::from(pool.max));
+        let mut text = String::new();
+        if let Err(error) = encode(&mut text, &self.registry) {
+            tracing::error!(%error, "could not encode metrics");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests_latency_and_pool_usage() {
+        let metrics = Metrics::new();
+        metrics.observe_request("project_get", 200, Duration::from_millis(3));
+        metrics.observe_request("project_get", 404, Duration::from_millis(1));
+        let text = metrics.render(PoolStats {
+            size: 5,
+            idle: 3,
+            max: 16,
+        });
+        assert!(
+            text.contains(
+                r#"logplane_http_requests_total{operation="project_get",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"logplane_http_requests_total{operation="project_get",status="404"} 1"#
+            )
+        );
+        assert!(text.contains(
+            r#"logplane_http_request_duration_seconds_count{operation="project_get"} 2"#
+        ));
+        assert!(text.contains(r#"logplane_store_pool_connections{state="in_use"} 2"#));
+        assert!(text.contains("logplane_store_pool_max_connections 16"));
+    }
+}
