@@ -17,6 +17,7 @@ pub mod shard;
 pub mod tenant;
 pub mod timestamp;
 pub mod validation;
+pub mod wire;
 
 pub use api_key::{ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope};
 pub use audit::{AuditEvent, AuditResult};
@@ -32,3 +33,4 @@ pub use shard::{Shard, ShardStatus};
 pub use tenant::{Tenant, TenantSpec};
 pub use timestamp::Timestamp;
 pub use validation::ValidationErrors;
+pub use wire::{Health, ShardList, TokenRequest, TokenResponse};

@@ -28,6 +28,7 @@ impl RequestBody for logplane_model::LogstoreSpec {
 impl RequestBody for logplane_model::ApiKeyRequest {
     const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "tenant", "created_at", "secret"];
 }
+impl RequestBody for logplane_model::TokenRequest {}
 
 pub struct ApiJson<T>(pub T);
 

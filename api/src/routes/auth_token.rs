@@ -5,38 +5,17 @@ use axum::Json;
 use axum::extract::State;
 use logplane_model::AuditResult;
 use logplane_model::audit::NewAuditEvent;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use logplane_model::{TokenRequest, TokenResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::secrets::hash_secret;
-use crate::extract::{ApiJson, RequestBody, RequestId};
+use crate::extract::{ApiJson, RequestId};
 use crate::problem::{ApiError, ApiResult};
 
 /// Secrets this server issues are 67 characters; anything far longer is not one.
 const MAX_API_KEY_CHARS: usize = 256;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// The API key's secret.
-    #[schema(max_length = 256)]
-    pub api_key: String,
-}
-
-impl RequestBody for TokenRequest {}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct TokenResponse {
-    /// A JWT to send as `Authorization: Bearer <access_token>`.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(token_create))

@@ -5,19 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use logplane_model::Health;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// `ok` or `ready`.
-    pub status: String,
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

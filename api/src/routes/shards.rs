@@ -2,9 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use logplane_model::Shard;
-use serde::Serialize;
-use utoipa::ToSchema;
+use logplane_model::ShardList;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -12,13 +10,6 @@ use super::logstores::LogstorePath;
 use crate::app::AppState;
 use crate::extract::{ApiPath, Authenticated};
 use crate::problem::ApiResult;
-
-/// Every shard of a logstore, by id. A logstore has at most a few hundred shards, so the list is
-/// not paginated.
-#[derive(Serialize, ToSchema)]
-pub struct ShardList {
-    pub items: Vec<Shard>,
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(shard_list))
