@@ -125,18 +125,18 @@ fn describe_deserialize_error(
         path.clone()
     };
     let message = error.inner().to_string();
-    let join = |name: &str| {
-        if parent.is_empty() {
+    // For an unknown field the path already ends with the offending key; for a missing one it
+    // ends at the object that lacks it.
+    if backticked_after(&message, "unknown field `").is_some() {
+        return (parent, "is not a known field".to_string());
+    }
+    if let Some(name) = backticked_after(&message, "missing field `") {
+        let field = if parent.is_empty() {
             name.to_string()
         } else {
             format!("{parent}.{name}")
-        }
-    };
-    if let Some(name) = backticked_after(&message, "unknown field `") {
-        return (join(name), "is not a known field".to_string());
-    }
-    if let Some(name) = backticked_after(&message, "missing field `") {
-        return (join(name), "is required".to_string());
+        };
+        return (field, "is required".to_string());
     }
     (parent, message)
 }
