@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "LOGPLANE_TOKEN_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub token_ttl_seconds: u64,
+    /// After SIGTERM or SIGINT, how long requests in flight may take before the process exits
+    /// anyway.
+    #[arg(long, env = "LOGPLANE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_seconds: u64,
     /// Log format.
     #[arg(long, env = "LOGPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

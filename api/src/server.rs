@@ -91,10 +91,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = backend.name(), "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let server = {
+        let stopping = stopping.clone();
+        axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stopping.notify_one();
+        })
+    };
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    // Graceful shutdown waits for every request in flight; a stalled client must not keep the
+    // process alive forever, so the wait is bounded.
+    let grace_expired = async {
+        stopping.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = grace_expired => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "shutdown grace expired; exiting with requests in flight");
+            sql_store.close().await;
+            return Ok(());
+        }
+    }
     tracing::info!("stopped accepting; requests in flight finished");
     sql_store.close().await;
     Ok(())

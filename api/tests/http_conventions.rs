@@ -126,18 +126,60 @@ async fn preconditions_answer_412(app: TestApp) {
         ))
         .await;
     assert_eq!(current.status, StatusCode::OK);
-    let unquoted = app
-        .send(put_with("if-match", current.etag(), json!({})))
-        .await;
-    assert_eq!(
-        unquoted.status,
-        StatusCode::BAD_REQUEST,
-        "an ETag must be quoted"
-    );
     assert_eq!(
         app.get(path, &app.admin).await.json()["description"],
         "x",
         "refused writes changed nothing"
+    );
+    let unquoted = app
+        .send(put_with(
+            "if-match",
+            current.etag(),
+            json!({ "description": "y" }),
+        ))
+        .await;
+    assert_eq!(
+        unquoted.status,
+        StatusCode::OK,
+        "an unquoted ETag is taken as written"
+    );
+    let both = app
+        .send(
+            Request::builder()
+                .method(Method::PUT)
+                .uri(path)
+                .header("authorization", format!("Bearer {}", app.admin))
+                .header("content-type", "application/json")
+                .header("if-match", "*")
+                .header("if-none-match", "*")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        both.status,
+        StatusCode::PRECONDITION_FAILED,
+        "If-Match and If-None-Match: * never both hold"
+    );
+    let bad_name = app
+        .send(put_with("if-none-match", "*".into(), json!({})))
+        .await;
+    assert_eq!(bad_name.status, StatusCode::PRECONDITION_FAILED);
+    let bad_name_first = app
+        .send(
+            Request::put("/v1/tenants/acme/projects/NO")
+                .header("authorization", format!("Bearer {}", app.admin))
+                .header("content-type", "application/json")
+                .header("if-match", "*")
+                .header("if-none-match", "*")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        bad_name_first.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the name is checked before the preconditions"
     );
 }
 
@@ -321,7 +363,7 @@ async fn immutable_logstore_fields_are_refused(app: TestApp) {
 async fn every_route_answers_405_with_allow_for_other_methods(app: TestApp) {
     let document = serde_json::to_value(logplane_api::app::openapi_document()).unwrap();
     for (template, item) in document["paths"].as_object().unwrap() {
-        let path = template.replace('{', "x").replace('}', "x");
+        let path = template.replace(['{', '}'], "x");
         let documented: Vec<String> = item
             .as_object()
             .unwrap()

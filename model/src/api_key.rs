@@ -63,6 +63,81 @@ impl ApiKeyRequest {
     }
 }
 
+/// The roles a platform key can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformKeyRole {
+    PlatformAdmin,
+    Worker,
+    QueryFrontend,
+}
+
+/// The roles a tenant key can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenantKeyRole {
+    Admin,
+    Editor,
+    Viewer,
+}
+
+/// The body of `POST /v1/api-keys`: the same shape as [`ApiKeyRequest`], with the role limited
+/// to platform roles so the schema itself says what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformApiKeyRequest {
+    /// Unique among platform keys; 3–63 characters of lowercase letters, digits, `-` and `_`.
+    #[schema(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9_-]*[a-z0-9]$"
+    )]
+    pub name: String,
+    pub role: PlatformKeyRole,
+}
+
+/// The body of `POST /v1/tenants/{tenant}/api-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantApiKeyRequest {
+    /// Unique within the tenant; 3–63 characters of lowercase letters, digits, `-` and `_`.
+    #[schema(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9_-]*[a-z0-9]$"
+    )]
+    pub name: String,
+    pub role: TenantKeyRole,
+}
+
+impl From<PlatformApiKeyRequest> for ApiKeyRequest {
+    fn from(request: PlatformApiKeyRequest) -> Self {
+        let role = match request.role {
+            PlatformKeyRole::PlatformAdmin => Role::PlatformAdmin,
+            PlatformKeyRole::Worker => Role::Worker,
+            PlatformKeyRole::QueryFrontend => Role::QueryFrontend,
+        };
+        ApiKeyRequest {
+            name: request.name,
+            role,
+        }
+    }
+}
+
+impl From<TenantApiKeyRequest> for ApiKeyRequest {
+    fn from(request: TenantApiKeyRequest) -> Self {
+        let role = match request.role {
+            TenantKeyRole::Admin => Role::Admin,
+            TenantKeyRole::Editor => Role::Editor,
+            TenantKeyRole::Viewer => Role::Viewer,
+        };
+        ApiKeyRequest {
+            name: request.name,
+            role,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
     /// Server-chosen, stable; used in URLs and as the `sub` of tokens minted from the key.

@@ -59,6 +59,34 @@ fn check_label_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The JSON Schema of a label map, stating every rule [`check_labels`] enforces, so generated
+/// clients and fuzzers know them too.
+pub fn labels_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_LABEL_KEY_CHARS))
+        .pattern(Some("^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$"));
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_LABEL_VALUE_CHARS))
+        .pattern(Some(NO_CONTROL_CHARACTERS));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Up to 64 labels. Keys: 1–63 letters, digits, `-`, `_`, `.`, `/`, starting and ending \
+             with a letter or digit. Values: at most 256 characters. Kept in the order written.",
+        ))
+        .property_names(Some(key))
+        .additional_properties(Some(value))
+        .max_properties(Some(MAX_LABELS))
+        .build()
+}
+
+/// A JSON Schema pattern (ECMA-262) matching text without control characters (Unicode Cc).
+pub const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,10 @@ pub mod timestamp;
 pub mod validation;
 pub mod wire;
 
-pub use api_key::{ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope};
+pub use api_key::{
+    ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope, PlatformApiKeyRequest, PlatformKeyRole,
+    TenantApiKeyRequest, TenantKeyRole,
+};
 pub use audit::{AuditEvent, AuditResult};
 pub use authz::{Access, Caller, Role};
 pub use key_range::KeyRange;

@@ -99,6 +99,7 @@ pub struct LogstoreSpec {
     #[schema(minimum = 1, maximum = 3)]
     pub query_replicas: i64,
     #[serde(default)]
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
 }
 
@@ -186,6 +187,7 @@ pub struct Logstore {
     pub mode: LogstoreMode,
     pub telemetry: Telemetry,
     pub query_replicas: i64,
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

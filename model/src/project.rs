@@ -16,11 +16,12 @@ pub const MAX_DESCRIPTION_CHARS: usize = 256;
 pub struct ProjectSpec {
     /// Free text; at most 256 characters.
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x08\\x0B-\\x1F\\x7F-\\x9F]*$")]
     pub description: String,
     /// At most 64 entries; keys 1–63 characters of letters, digits, `-_./`; values at most 256
     /// characters. Order is kept as written.
     #[serde(default)]
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
 }
 
@@ -40,6 +41,7 @@ impl ProjectSpec {
 pub struct Project {
     pub name: String,
     pub description: String,
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

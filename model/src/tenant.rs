@@ -16,9 +16,10 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
 pub struct TenantSpec {
     /// A human-readable name; at most 128 characters.
     #[serde(default)]
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, pattern = "^[^\\x00-\\x08\\x0B-\\x1F\\x7F-\\x9F]*$")]
     pub display_name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
 }
 
@@ -38,6 +39,7 @@ impl TenantSpec {
 pub struct Tenant {
     pub name: String,
     pub display_name: String,
+    #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -25,7 +25,10 @@ impl RequestBody for logplane_model::ProjectSpec {
 impl RequestBody for logplane_model::LogstoreSpec {
     const READ_ONLY_FIELDS: &'static [&'static str] = logplane_model::META_FIELDS;
 }
-impl RequestBody for logplane_model::ApiKeyRequest {
+impl RequestBody for logplane_model::PlatformApiKeyRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "tenant", "created_at", "secret"];
+}
+impl RequestBody for logplane_model::TenantApiKeyRequest {
     const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "tenant", "created_at", "secret"];
 }
 impl RequestBody for logplane_model::TokenRequest {}
@@ -149,7 +152,7 @@ fn backticked_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logplane_model::{ApiKeyRequest, LogstoreSpec, ProjectSpec};
+    use logplane_model::{LogstoreSpec, ProjectSpec, TenantApiKeyRequest};
 
     fn fields(error: ApiError) -> Vec<(String, String)> {
         match error {
@@ -196,7 +199,7 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(fields(error)[0].0, "retention_days");
-        let error = parse_body::<ApiKeyRequest>(br#"{"role": "viewer"}"#)
+        let error = parse_body::<TenantApiKeyRequest>(br#"{"role": "viewer"}"#)
             .err()
             .unwrap();
         assert_eq!(

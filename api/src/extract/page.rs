@@ -19,10 +19,10 @@ const MAX_TOKEN_CHARS: usize = 512;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1–1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     pub page_size: Option<u32>,
     /// The `next_page_token` of the previous page.
-    #[param(max_length = 512)]
+    #[param(max_length = 512, nullable = false)]
     pub page_token: Option<String>,
 }
 

@@ -1,42 +1,119 @@
-//! `If-Match` and `If-None-Match: *` on writes.
+//! `If-Match` and `If-None-Match: *` on writes. The extractor only collects the headers; the
+//! handler interprets them after it has checked the names in the path, so a malformed name is
+//! reported as such rather than as a failed precondition about it.
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 use logplane_store::Precondition;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::problem::ApiError;
 
-/// Optimistic concurrency for PUT and DELETE.
+/// The longest entity tag accepted, quotes included.
+const MAX_ENTITY_TAG_CHARS: usize = 130;
+
+/// Optimistic concurrency for PUT.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Header)]
-pub struct WriteConditionHeaders {
-    /// Apply the write only if the resource's current ETag is this one (or, with `*`, if it
-    /// exists at all); otherwise 412.
+pub struct PutConditionHeaders {
+    /// Apply the write only if the resource's current ETag is this one, as sent in `ETag`
+    /// (quoted; an unquoted tag is taken as written), or with `*` if the resource exists at all;
+    /// otherwise 412.
     #[serde(rename = "If-Match")]
-    #[param(rename = "If-Match")]
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        min_length = 1,
+        max_length = 130
+    )]
     pub if_match: Option<String>,
     /// `*`: create only; 412 if the resource already exists. No other value is supported.
     #[serde(rename = "If-None-Match")]
-    #[param(rename = "If-None-Match")]
-    pub if_none_match: Option<String>,
+    #[param(rename = "If-None-Match", nullable = false, inline)]
+    pub if_none_match: Option<AnyVersion>,
 }
 
-/// The precondition a request's headers ask for.
-pub struct WriteConditions(pub Precondition);
+/// The only `If-None-Match` value writes support.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub enum AnyVersion {
+    #[serde(rename = "*")]
+    Any,
+}
+
+/// Optimistic concurrency for DELETE.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct DeleteConditionHeaders {
+    /// Delete only if the resource's current ETag is this one (or, with `*`, if it exists);
+    /// otherwise 412.
+    #[serde(rename = "If-Match")]
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        min_length = 1,
+        max_length = 130
+    )]
+    pub if_match: Option<String>,
+}
+
+/// The conditional headers of a write, not yet interpreted.
+#[derive(Debug, Default)]
+pub struct WriteConditions {
+    if_match: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for WriteConditions {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        parse(&parts.headers).map(WriteConditions)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
     }
 }
 
-fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
-    match headers.get(name) {
+impl WriteConditions {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        Self {
+            if_match: headers.get("if-match").cloned(),
+            if_none_match: headers.get("if-none-match").cloned(),
+        }
+    }
+
+    /// The precondition of a PUT: `If-Match` or `If-None-Match: *`.
+    pub fn for_put(&self) -> Result<Precondition, ApiError> {
+        let if_match = header_text(self.if_match.as_ref(), "If-Match")?;
+        let if_none_match = header_text(self.if_none_match.as_ref(), "If-None-Match")?;
+        match (if_match, if_none_match) {
+            (_, Some(value)) if value != "*" => Err(ApiError::BadRequest(
+                "If-None-Match supports only `*` on writes".into(),
+            )),
+            // If-Match needs the resource to exist, If-None-Match: * needs it absent: both can
+            // never hold, which is a failed precondition rather than a malformed request.
+            (Some(_), Some(_)) => Err(ApiError::PreconditionFailed(
+                "If-Match and If-None-Match: * cannot both hold".into(),
+            )),
+            (None, Some(_)) => Ok(Precondition::IfAbsent),
+            (Some(tag), None) => parse_if_match(tag),
+            (None, None) => Ok(Precondition::None),
+        }
+    }
+
+    /// The precondition of a DELETE: `If-Match` only.
+    pub fn for_delete(&self) -> Result<Precondition, ApiError> {
+        match header_text(self.if_match.as_ref(), "If-Match")? {
+            Some(tag) => parse_if_match(tag),
+            None => Ok(Precondition::None),
+        }
+    }
+}
+
+fn header_text<'h>(
+    value: Option<&'h HeaderValue>,
+    name: &str,
+) -> Result<Option<&'h str>, ApiError> {
+    match value {
         None => Ok(None),
         Some(value) => value
             .to_str()
@@ -45,77 +122,97 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>
     }
 }
 
-fn parse(headers: &HeaderMap) -> Result<Precondition, ApiError> {
-    let if_match = header_text(headers, "if-match")?;
-    let if_none_match = header_text(headers, "if-none-match")?;
-    match (if_match, if_none_match) {
-        (Some(_), Some(_)) => Err(ApiError::BadRequest(
-            "send either If-Match or If-None-Match, not both".into(),
-        )),
-        (None, Some("*")) => Ok(Precondition::IfAbsent),
-        (None, Some(_)) => Err(ApiError::BadRequest(
-            "If-None-Match supports only `*` on writes".into(),
-        )),
-        (Some("*"), None) => Ok(Precondition::IfMatch(None)),
-        (Some(tag), None) => parse_entity_tag(tag).map(|tag| Precondition::IfMatch(Some(tag))),
-        (None, None) => Ok(Precondition::None),
+/// `*`, or one strong entity tag: quoted as RFC 9110 writes it, or unquoted as many clients send
+/// it. A weak tag never matches a write.
+fn parse_if_match(text: &str) -> Result<Precondition, ApiError> {
+    if text == "*" {
+        return Ok(Precondition::IfMatch(None));
     }
-}
-
-/// Accepts one strong entity tag, quoted as RFC 9110 requires; weak tags never match a write.
-fn parse_entity_tag(text: &str) -> Result<String, ApiError> {
     if text.starts_with("W/") {
         return Err(ApiError::PreconditionFailed(
             "a weak ETag never matches a write".into(),
         ));
     }
-    let inner = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
-    match inner {
-        Some(tag) if !tag.contains('"') && !tag.is_empty() && tag.len() <= 128 => {
-            Ok(tag.to_string())
-        }
-        _ => Err(ApiError::BadRequest(
-            "If-Match must be `*` or one quoted ETag such as \"0f3a…\"".into(),
-        )),
+    let tag = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    if tag.is_empty() || text.len() > MAX_ENTITY_TAG_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "If-Match must be `*` or an ETag of 1 to {MAX_ENTITY_TAG_CHARS} characters"
+        )));
     }
+    Ok(Precondition::IfMatch(Some(tag.to_string())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
+    fn conditions(pairs: &[(&'static str, &'static str)]) -> WriteConditions {
+        let headers: HeaderMap = pairs
             .iter()
             .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-            .collect()
+            .collect();
+        WriteConditions::from_headers(&headers)
     }
 
     #[test]
     fn reads_each_supported_form() {
-        assert_eq!(parse(&headers(&[])).unwrap(), Precondition::None);
+        assert_eq!(conditions(&[]).for_put().unwrap(), Precondition::None);
         assert_eq!(
-            parse(&headers(&[("if-none-match", "*")])).unwrap(),
+            conditions(&[("if-none-match", "*")]).for_put().unwrap(),
             Precondition::IfAbsent
         );
         assert_eq!(
-            parse(&headers(&[("if-match", "*")])).unwrap(),
+            conditions(&[("if-match", "*")]).for_put().unwrap(),
             Precondition::IfMatch(None)
         );
+        let quoted = conditions(&[("if-match", "\"abc\"")]);
         assert_eq!(
-            parse(&headers(&[("if-match", "\"abc\"")])).unwrap(),
+            quoted.for_put().unwrap(),
+            Precondition::IfMatch(Some("abc".into()))
+        );
+        assert_eq!(
+            quoted.for_delete().unwrap(),
+            Precondition::IfMatch(Some("abc".into()))
+        );
+        let unquoted = conditions(&[("if-match", "abc")]);
+        assert_eq!(
+            unquoted.for_put().unwrap(),
             Precondition::IfMatch(Some("abc".into()))
         );
     }
 
     #[test]
     fn refuses_unsupported_forms() {
-        assert!(parse(&headers(&[("if-match", "abc")])).is_err());
-        assert!(parse(&headers(&[("if-none-match", "\"abc\"")])).is_err());
-        assert!(parse(&headers(&[("if-match", "*"), ("if-none-match", "*")])).is_err());
         assert!(matches!(
-            parse(&headers(&[("if-match", "W/\"abc\"")])),
-            Err(ApiError::PreconditionFailed(_))
+            conditions(&[("if-none-match", "\"abc\"")]).for_put(),
+            Err(ApiError::BadRequest(_))
         ));
+        assert!(matches!(
+            conditions(&[("if-match", "\"\"")]).for_put(),
+            Err(ApiError::BadRequest(_))
+        ));
+        let too_long = Box::leak(format!("\"{}\"", "a".repeat(129)).into_boxed_str());
+        assert!(matches!(
+            conditions(&[("if-match", too_long)]).for_put(),
+            Err(ApiError::BadRequest(_))
+        ));
+        let both = conditions(&[("if-match", "*"), ("if-none-match", "*")]).for_put();
+        assert!(
+            matches!(both, Err(ApiError::PreconditionFailed(_))),
+            "both can never hold"
+        );
+        let weak = conditions(&[("if-match", "W/\"abc\"")]).for_put();
+        assert!(matches!(weak, Err(ApiError::PreconditionFailed(_))));
+    }
+
+    #[test]
+    fn deletes_ignore_if_none_match() {
+        assert_eq!(
+            conditions(&[("if-none-match", "*")]).for_delete().unwrap(),
+            Precondition::None
+        );
     }
 }

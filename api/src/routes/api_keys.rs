@@ -5,7 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use logplane_model::{ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope, Page};
+use logplane_model::{
+    ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope, Page, PlatformApiKeyRequest,
+    TenantApiKeyRequest,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +32,11 @@ pub struct PlatformKeyPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct TenantKeyPath {
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub tenant: String,
     /// The key's id, as returned when it was created.
     pub key: String,
@@ -81,7 +89,7 @@ async fn platform_api_key_list(
 
 /// Create a platform API key (roles `platform-admin`, `worker`, `query-frontend`).
 #[utoipa::path(post, path = "/v1/api-keys", operation_id = "platform_api_key_create", tag = "api-keys",
-    request_body = ApiKeyRequest,
+    request_body = PlatformApiKeyRequest,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = ApiKeyCreated, headers(("Location" = String))),
         (status = 409, description = "A platform key with this name exists", body = logplane_model::Problem, content_type = "application/problem+json"),
@@ -89,9 +97,16 @@ async fn platform_api_key_list(
 async fn platform_api_key_create(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
-    ApiJson(request): ApiJson<ApiKeyRequest>,
+    ApiJson(request): ApiJson<PlatformApiKeyRequest>,
 ) -> ApiResult<Response> {
-    create(&state, &ctx, KeyScope::Platform, request, "/v1/api-keys").await
+    create(
+        &state,
+        &ctx,
+        KeyScope::Platform,
+        request.into(),
+        "/v1/api-keys",
+    )
+    .await
 }
 
 /// Get a platform API key.
@@ -148,7 +163,7 @@ async fn api_key_list(
 /// Create a tenant API key (roles `admin`, `editor`, `viewer`).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/api-keys", operation_id = "api_key_create", tag = "api-keys",
     params(TenantPath),
-    request_body = ApiKeyRequest,
+    request_body = TenantApiKeyRequest,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = ApiKeyCreated, headers(("Location" = String))),
         (status = 409, description = "The tenant has a key with this name", body = logplane_model::Problem, content_type = "application/problem+json"),
@@ -157,10 +172,17 @@ async fn api_key_create(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<TenantPath>,
-    ApiJson(request): ApiJson<ApiKeyRequest>,
+    ApiJson(request): ApiJson<TenantApiKeyRequest>,
 ) -> ApiResult<Response> {
     let base = format!("/v1/tenants/{}/api-keys", path.tenant);
-    create(&state, &ctx, KeyScope::Tenant(path.tenant), request, &base).await
+    create(
+        &state,
+        &ctx,
+        KeyScope::Tenant(path.tenant),
+        request.into(),
+        &base,
+    )
+    .await
 }
 
 /// Get a tenant API key.

@@ -16,16 +16,31 @@ use super::{page_response, put_response, resource_response};
 use crate::app::AppState;
 use crate::extract::page::PageParams;
 use crate::extract::path::check_new_name;
-use crate::extract::precondition::WriteConditionHeaders;
+use crate::extract::precondition::{DeleteConditionHeaders, PutConditionHeaders};
 use crate::extract::{ApiJson, ApiPath, Authenticated, PageQuery, WriteConditions};
 use crate::problem::ApiResult;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct LogstorePath {
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub tenant: String,
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub project: String,
     /// 3–63 characters: lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit.
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9_-]*[a-z0-9]$"
+    )]
     pub logstore: String,
 }
 
@@ -83,7 +98,7 @@ async fn logstore_get(
 /// Creating one creates `shard_count` read-write shards that split the hash key space evenly.
 /// `mode`, `telemetry` and `shard_count` cannot be changed afterwards (422).
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}", operation_id = "logstore_put", tag = "logstores",
-    params(LogstorePath, WriteConditionHeaders),
+    params(LogstorePath, PutConditionHeaders),
     request_body = LogstoreSpec,
     responses(
         (status = 200, description = "Replaced, or unchanged when the body equals the stored logstore", body = Logstore, headers(("ETag" = String))),
@@ -93,10 +108,11 @@ async fn logstore_put(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<LogstorePath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
     ApiJson(spec): ApiJson<LogstoreSpec>,
 ) -> ApiResult<Response> {
     check_new_name(&LOGSTORE_NAME, "logstore", &path.logstore)?;
+    let precondition = conditions.for_put()?;
     let outcome = state
         .store
         .put_logstore(
@@ -113,14 +129,15 @@ async fn logstore_put(
 
 /// Delete a logstore and its shards.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}", operation_id = "logstore_delete", tag = "logstores",
-    params(LogstorePath, WriteConditionHeaders),
+    params(LogstorePath, DeleteConditionHeaders),
     responses((status = 204, description = "Deleted")))]
 async fn logstore_delete(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<LogstorePath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
 ) -> ApiResult<Response> {
+    let precondition = conditions.for_delete()?;
     state
         .store
         .delete_logstore(

@@ -16,15 +16,25 @@ use super::{page_response, put_response, resource_response};
 use crate::app::AppState;
 use crate::extract::page::PageParams;
 use crate::extract::path::check_new_name;
-use crate::extract::precondition::WriteConditionHeaders;
+use crate::extract::precondition::{DeleteConditionHeaders, PutConditionHeaders};
 use crate::extract::{ApiJson, ApiPath, Authenticated, PageQuery, WriteConditions};
 use crate::problem::ApiResult;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ProjectPath {
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub tenant: String,
     /// 3–63 characters: lowercase letters, digits and `-`, starting and ending with a letter or digit.
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub project: String,
 }
 
@@ -73,7 +83,7 @@ async fn project_get(
 
 /// Create or replace a project.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/projects/{project}", operation_id = "project_put", tag = "projects",
-    params(ProjectPath, WriteConditionHeaders),
+    params(ProjectPath, PutConditionHeaders),
     request_body = ProjectSpec,
     responses(
         (status = 200, description = "Replaced, or unchanged when the body equals the stored project", body = Project, headers(("ETag" = String))),
@@ -83,10 +93,11 @@ async fn project_put(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<ProjectPath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
     ApiJson(spec): ApiJson<ProjectSpec>,
 ) -> ApiResult<Response> {
     check_new_name(&PROJECT_NAME, "project", &path.project)?;
+    let precondition = conditions.for_put()?;
     let outcome = state
         .store
         .put_project(&ctx, &path.tenant, &path.project, spec, precondition)
@@ -96,7 +107,7 @@ async fn project_put(
 
 /// Delete a project. Its logstores must be deleted first.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/projects/{project}", operation_id = "project_delete", tag = "projects",
-    params(ProjectPath, WriteConditionHeaders),
+    params(ProjectPath, DeleteConditionHeaders),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The project still has logstores", body = logplane_model::Problem, content_type = "application/problem+json"),
@@ -105,8 +116,9 @@ async fn project_delete(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<ProjectPath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
 ) -> ApiResult<Response> {
+    let precondition = conditions.for_delete()?;
     state
         .store
         .delete_project(&ctx, &path.tenant, &path.project, precondition)

@@ -15,14 +15,19 @@ use super::{page_response, put_response, resource_response};
 use crate::app::AppState;
 use crate::extract::page::PageParams;
 use crate::extract::path::check_new_name;
-use crate::extract::precondition::WriteConditionHeaders;
+use crate::extract::precondition::{DeleteConditionHeaders, PutConditionHeaders};
 use crate::extract::{ApiJson, ApiPath, Authenticated, PageQuery, WriteConditions};
 use crate::problem::ApiResult;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct TenantPath {
-    /// The tenant's name.
+    /// The tenant's name: 3–63 characters of lowercase letters, digits and `-`.
+    #[param(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+    )]
     pub tenant: String,
 }
 
@@ -61,7 +66,7 @@ async fn tenant_get(
 
 /// Create or replace a tenant (platform admins).
 #[utoipa::path(put, path = "/v1/tenants/{tenant}", operation_id = "tenant_put", tag = "tenants",
-    params(TenantPath, WriteConditionHeaders),
+    params(TenantPath, PutConditionHeaders),
     request_body = TenantSpec,
     responses(
         (status = 200, description = "Replaced, or unchanged when the body equals the stored tenant", body = Tenant, headers(("ETag" = String))),
@@ -71,10 +76,11 @@ async fn tenant_put(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<TenantPath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
     ApiJson(spec): ApiJson<TenantSpec>,
 ) -> ApiResult<Response> {
     check_new_name(&TENANT_NAME, "tenant", &path.tenant)?;
+    let precondition = conditions.for_put()?;
     let outcome = state
         .store
         .put_tenant(&ctx, &path.tenant, spec, precondition)
@@ -88,7 +94,7 @@ async fn tenant_put(
 
 /// Delete a tenant (platform admins). Its projects must be deleted first; its API keys go with it.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "tenant_delete", tag = "tenants",
-    params(TenantPath, WriteConditionHeaders),
+    params(TenantPath, DeleteConditionHeaders),
     responses(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The tenant still has projects", body = logplane_model::Problem, content_type = "application/problem+json"),
@@ -97,8 +103,9 @@ async fn tenant_delete(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
     ApiPath(path): ApiPath<TenantPath>,
-    WriteConditions(precondition): WriteConditions,
+    conditions: WriteConditions,
 ) -> ApiResult<Response> {
+    let precondition = conditions.for_delete()?;
     state
         .store
         .delete_tenant(&ctx, &path.tenant, precondition)

@@ -47,7 +47,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         operation,
         method = %method,
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        duration_ms = elapsed.as_micros() as f64 / 1000.0,
         "request"
     );
     response

@@ -3,7 +3,7 @@
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::authz::Access;
 use logplane_model::page::PageRequest;
-use logplane_model::{AuditEvent, AuditResult, Timestamp};
+use logplane_model::{AuditEvent, AuditResult, Timestamp, ValidationErrors};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -71,10 +71,19 @@ impl SqlStore {
         };
         self.authorize(ctx, tenant, access, "audit_event.list", &resource)
             .await?;
+        if let Some(tenant) = tenant {
+            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = $1")
+                .bind(tenant.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("tenants/{tenant}")));
+            }
+        }
         let before = match &page.after {
-            Some(cursor) => cursor
-                .parse::<i64>()
-                .map_err(|_| StoreError::internal("bad audit cursor"))?,
+            Some(cursor) => cursor.parse::<i64>().map_err(|_| {
+                ValidationErrors::single("page_token", "is not a token of this list")
+            })?,
             None => i64::MAX,
         };
         let limit = i64::from(page.size) + 1;

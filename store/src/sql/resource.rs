@@ -188,9 +188,39 @@ impl SqlStore {
         self.authorize(ctx, Some(key[0]), K::WRITE_ACCESS, &action, &path)
             .await?;
         K::validate(&spec)?;
+        if let Some(unchanged) = self
+            .unchanged_resource::<K>(key, &spec, &precondition)
+            .await?
+        {
+            return Ok(PutOutcome::Unchanged(unchanged));
+        }
         let rendered = render_spec::<K>(&spec)?;
         retrying(|| self.put_resource_once::<K>(ctx, key, &spec, &rendered, &precondition, &path))
             .await
+    }
+
+    /// The stored resource when a PUT of `spec` would change nothing, read without a write
+    /// transaction: idempotent re-applies (every Terraform plan, every operator resync) are the
+    /// common case and should cost a read, not a row lock. Ordering the PUT just before any
+    /// concurrent change is linearizable, so a plain read is enough.
+    async fn unchanged_resource<K: Kind>(
+        &self,
+        key: &[&str],
+        spec: &K::Spec,
+        precondition: &Precondition,
+    ) -> StoreResult<Option<K::Resource>> {
+        let mut conn = self.reader().await?;
+        let Some(row) = select_row(&mut conn, self.backend, &K::TABLE, key, false).await? else {
+            return Ok(None);
+        };
+        if check_existing_precondition(precondition, &row.etag, "").is_err() {
+            return Ok(None);
+        }
+        let stored = parse_spec::<K>(&row.spec)?;
+        if stored != *spec {
+            return Ok(None);
+        }
+        Ok(Some(K::build(row.meta(), stored)))
     }
 
     async fn put_resource_once<K: Kind>(
