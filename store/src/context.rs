@@ -24,6 +24,9 @@ pub enum Precondition {
     IfMatch(Option<String>),
     /// The resource must not exist (`If-None-Match: *`).
     IfAbsent,
+    /// `If-Match` and `If-None-Match: *` together: no state satisfies both. Kept apart from a
+    /// malformed request so it is answered 412 after the rest of the request has been checked.
+    Contradictory,
 }
 
 /// What a PUT did.

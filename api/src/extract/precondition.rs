@@ -91,9 +91,7 @@ impl WriteConditions {
             )),
             // If-Match needs the resource to exist, If-None-Match: * needs it absent: both can
             // never hold, which is a failed precondition rather than a malformed request.
-            (Some(_), Some(_)) => Err(ApiError::PreconditionFailed(
-                "If-Match and If-None-Match: * cannot both hold".into(),
-            )),
+            (Some(tag), Some(_)) => parse_if_match(tag).map(|_| Precondition::Contradictory),
             (None, Some(_)) => Ok(Precondition::IfAbsent),
             (Some(tag), None) => parse_if_match(tag),
             (None, None) => Ok(Precondition::None),
@@ -200,12 +198,19 @@ mod tests {
             Err(ApiError::BadRequest(_))
         ));
         let both = conditions(&[("if-match", "*"), ("if-none-match", "*")]).for_put();
-        assert!(
-            matches!(both, Err(ApiError::PreconditionFailed(_))),
+        assert_eq!(
+            both.unwrap(),
+            Precondition::Contradictory,
             "both can never hold"
         );
         let weak = conditions(&[("if-match", "W/\"abc\"")]).for_put();
         assert!(matches!(weak, Err(ApiError::PreconditionFailed(_))));
+    }
+
+    #[test]
+    fn a_malformed_if_match_is_reported_before_the_conflict_with_if_none_match() {
+        let empty = conditions(&[("if-match", ""), ("if-none-match", "*")]).for_put();
+        assert!(matches!(empty, Err(ApiError::BadRequest(_))));
     }
 
     #[test]

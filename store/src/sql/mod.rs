@@ -13,6 +13,7 @@ mod tenants;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -96,9 +97,31 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+    /// SQLite only: writers take turns here, first come first served. Without it they contend
+    /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
+    /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
-type Tx = Transaction<'static, sqlx::Any>;
+/// A write transaction, holding the writer's turn (SQLite) until it commits or is dropped.
+struct WriteTx {
+    tx: Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
 
 impl SqlStore {
     /// Connects to PostgreSQL (`postgres://…`) without touching its schema.
@@ -113,6 +136,7 @@ impl SqlStore {
             pool,
             backend: Backend::Postgres,
             max_connections: options.max_connections,
+            write_turn: None,
         })
     }
 
@@ -128,7 +152,8 @@ impl SqlStore {
         let pool = pool_options(options)
             .after_connect(|connection, _| {
                 Box::pin(async move {
-                    // WAL lets readers run beside the writer; a busy timeout makes writers queue.
+                    // WAL lets readers run beside the writer. Writers of this process take turns
+                    // (`write_turn`); the busy timeout covers another process on the same file.
                     connection
                         .execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -145,6 +170,7 @@ impl SqlStore {
             pool,
             backend: Backend::Sqlite,
             max_connections: options.max_connections,
+            write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
@@ -169,9 +195,14 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> StoreResult<Tx> {
+    async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
         let statement = self.backend.begin_write_statement();
-        Ok(self.pool.begin_with(statement).await?)
+        let tx = self.pool.begin_with(statement).await?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     async fn reader(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
@@ -196,8 +227,8 @@ fn pool_options(options: &StoreOptions) -> AnyPoolOptions {
         .test_before_acquire(true)
 }
 
-async fn commit(tx: Tx) -> StoreResult<()> {
-    tx.commit().await.map_err(StoreError::from_commit)
+async fn commit(write: WriteTx) -> StoreResult<()> {
+    write.tx.commit().await.map_err(StoreError::from_commit)
 }
 
 /// Runs `attempt` until it does not lose a race with a concurrent transaction. Each attempt runs

@@ -237,11 +237,7 @@ impl SqlStore {
         let now = Timestamp::now();
         let outcome = match existing {
             None => {
-                if let Precondition::IfMatch(_) = precondition {
-                    return Err(StoreError::PreconditionFailed(format!(
-                        "{path} does not exist"
-                    )));
-                }
+                // A missing parent is the more useful answer, so it is checked first.
                 if let Some(parent) = &K::PARENT {
                     let parent_key = &key[..key.len() - 1];
                     if select_row(&mut tx, self.backend, parent, parent_key, true)
@@ -250,6 +246,14 @@ impl SqlStore {
                     {
                         return Err(StoreError::NotFound(parent.resource_path(parent_key)));
                     }
+                }
+                if matches!(
+                    precondition,
+                    Precondition::IfMatch(_) | Precondition::Contradictory
+                ) {
+                    return Err(StoreError::PreconditionFailed(format!(
+                        "{path} does not exist"
+                    )));
                 }
                 let etag = new_etag();
                 insert_row(&mut tx, &K::TABLE, key, rendered, &etag, now).await?;
@@ -488,6 +492,9 @@ fn check_existing_precondition(
     path: &str,
 ) -> StoreResult<()> {
     match precondition {
+        Precondition::Contradictory => Err(StoreError::PreconditionFailed(
+            "If-Match and If-None-Match: * cannot both hold".to_string(),
+        )),
         Precondition::IfAbsent => Err(StoreError::PreconditionFailed(format!(
             "{path} already exists"
         ))),
