@@ -22,7 +22,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -55,13 +54,12 @@ const PROJECT_ROUTE: &str = "/v1/tenants/{tenant}/projects/{project}";
 /// What `logplane serve` uses by default, so tokens behave as in production.
 const TOKEN_TTL: Duration = Duration::from_secs(900);
 
-const REPORT_BEGIN: &str = "<!-- http-throughput:begin -->";
-const REPORT_END: &str = "<!-- http-throughput:end -->";
+const REPORT_SECTION: &str = "http-throughput";
 
 fn main() -> anyhow::Result<()> {
     let config = BenchConfig::from_env()?;
     // Read before the bench adds load of its own: anything else running shares the cores.
-    let load_before = load_average();
+    let load_before = logplane_bench_report::load_average();
     install_request_logging();
     // Servers and load generator get runtimes (and threads) of their own, as two processes on
     // the same machine would; neither can starve the other's scheduler queue.
@@ -77,10 +75,9 @@ fn main() -> anyhow::Result<()> {
     server_runtime.block_on(servers.shut_down());
 
     let section = render_section(&config, &load_before, &rows);
-    let report_path = repository_root().join("docs/benchmarks.md");
-    write_section(&report_path, &section)?;
+    logplane_bench_report::write_section(REPORT_SECTION, &section)?;
     println!("{section}");
-    println!("wrote {}", report_path.display());
+    println!("wrote {}", logplane_bench_report::report_path().display());
 
     let failed_rows: Vec<String> = rows
         .iter()
@@ -271,7 +268,14 @@ impl LogplaneServer {
             .ensure_bootstrap_key(&hash_secret(&admin_secret))
             .await?;
         let tokens = Arc::new(TokenService::new(&signing_key, TOKEN_TTL));
-        let router = app::build(Arc::new(store.clone()), tokens);
+        // Rate limits would cap the measurement itself; the bench measures the request path.
+        let unlimited = app::AppOptions {
+            key_rate: logplane_model::quota::ApiRate {
+                per_sec: 1_000_000_000,
+                burst: 1_000_000_000,
+            },
+        };
+        let router = app::build(Arc::new(store.clone()), tokens, unlimited);
         let address = serve_on_loopback(router).await?;
         let token = exchange_api_key(address, &admin_secret).await?;
         create_tenant_and_project(address, &token).await?;
@@ -719,13 +723,6 @@ async fn measure_every_scenario(
 // ---------------------------------------------------------------------------------------------
 // The report
 
-const REPORT_INTRO: &str = "# Benchmarks
-
-Figures measured on the project's machines. Each section below is written by one benchmark,
-between its own markers, with the machine it ran on and the baseline it was compared with in the
-same run. Rerun a benchmark to refresh its section; leave the markers in place.
-";
-
 const REPORT_EXPLANATION: &str =
     "Run it with `cargo bench -p logplane-api --bench http_throughput` (PostgreSQL must be
 reachable at 127.0.0.1:5432 as user `postgres`, or at `LOGPLANE_TEST_POSTGRES_URL`). It rewrites
@@ -752,132 +749,24 @@ are the point, they say what share of the HTTP stack's ceiling the store path le
 fixed number of connections, latency and throughput are two views of one thing (mean latency is
 about connections / throughput), so p99 adds only the tail to what requests/s already says.";
 
-struct Machine {
-    cpu_model: String,
-    cores: usize,
-    memory_gib: f64,
-}
-
-impl Machine {
-    fn describe() -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|line| line.strip_prefix("model name"))
-            .and_then(|rest| rest.split_once(':'))
-            .map(|(_, model)| model.trim().to_string())
-            .unwrap_or_else(|| "unknown CPU".to_string());
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib: f64 = meminfo
-            .lines()
-            .find_map(|line| line.strip_prefix("MemTotal:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
-        Self {
-            cpu_model,
-            cores,
-            memory_gib: memory_kib / (1024.0 * 1024.0),
-        }
-    }
-}
-
-fn load_average() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let averages: Vec<&str> = text.split_whitespace().take(3).collect();
-    if averages.len() < 3 {
-        return "unknown".to_string();
-    }
-    averages.join(" / ")
-}
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the api crate lives in the workspace")
-        .to_path_buf()
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .current_dir(repository_root())
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// The commit measured, marked when the working tree differs from it (this report aside), so a
-/// figure is never attributed to code it was not measured on.
-fn measured_commit() -> String {
-    let Some(commit) = command_output("git", &["rev-parse", "--short", "HEAD"]) else {
-        return "unknown".to_string();
-    };
-    let changes = command_output(
-        "git",
-        &[
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ".",
-            ":(exclude)docs/benchmarks.md",
-        ],
-    );
-    match changes {
-        Some(changes) if changes.is_empty() => format!("`{commit}`"),
-        _ => format!("`{commit}` with uncommitted changes"),
-    }
-}
-
-fn build_profile() -> String {
-    let profile = if cfg!(debug_assertions) {
-        "debug (figures not comparable)"
-    } else {
-        "release (cargo bench profile)"
-    };
-    let rustc = command_output("rustc", &["--version"]).unwrap_or_else(|| "rustc unknown".into());
-    format!("{profile}, {rustc}")
-}
-
-fn utc_now() -> String {
-    // RFC 3339 with microseconds; seconds are precise enough for a report.
-    let now = logplane_model::Timestamp::now().to_rfc3339();
-    format!("{}Z", now.get(..19).unwrap_or(&now))
-}
-
 fn render_section(config: &BenchConfig, load_before: &str, rows: &[ScenarioRow]) -> String {
-    let machine = Machine::describe();
-    let mut text = String::new();
-    text.push_str(REPORT_BEGIN);
-    text.push_str("\n## HTTP throughput: GET and PUT of a project\n\n");
-    text.push_str("| | |\n|---|---|\n");
-    text.push_str(&format!("| date | {} |\n", utc_now()));
-    text.push_str(&format!("| commit | {} |\n", measured_commit()));
-    text.push_str(&format!(
-        "| machine | {}, {} cores, {:.1} GiB memory |\n",
-        machine.cpu_model, machine.cores, machine.memory_gib
-    ));
-    text.push_str(&format!(
-        "| load average before the run | {load_before} (1, 5, 15 min; other work on the machine shares its cores) |\n"
-    ));
-    text.push_str(&format!("| build | {} |\n", build_profile()));
-    text.push_str(&format!(
-        "| load | {} keep-alive HTTP/1.1 connections; per row {} s warm-up, then {} s measured |\n",
+    let load = format!(
+        "{} keep-alive HTTP/1.1 connections; per row {} s warm-up, then {} s measured",
         config.connections,
         config.warmup.as_secs(),
         config.measure.as_secs()
-    ));
-    text.push_str(&format!("| errors | {} |\n\n", error_summary(rows)));
+    );
+    let conditions = logplane_bench_report::conditions_table(
+        load_before,
+        &[("load", load), ("errors", error_summary(rows))],
+    );
+    let mut text = String::from("## HTTP throughput: GET and PUT of a project\n\n");
+    text.push_str(&conditions);
+    text.push('\n');
     text.push_str(&render_table(rows));
     text.push_str(&render_failures(rows));
     text.push('\n');
     text.push_str(REPORT_EXPLANATION);
-    text.push('\n');
-    text.push_str(REPORT_END);
     text
 }
 
@@ -949,31 +838,4 @@ fn render_failures(rows: &[ScenarioRow]) -> String {
         return text;
     }
     format!("\nFailed requests in this run:\n\n{text}")
-}
-
-/// Replaces this benchmark's section of the report, or appends it, leaving the rest untouched.
-fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => REPORT_INTRO.to_string(),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let updated = replace_section(&existing, section);
-    if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder)?;
-    }
-    std::fs::write(path, updated).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn replace_section(document: &str, section: &str) -> String {
-    let begin = document.find(REPORT_BEGIN);
-    let end = document.find(REPORT_END);
-    match (begin, end) {
-        (Some(begin), Some(end)) if begin < end => format!(
-            "{}{section}{}",
-            &document[..begin],
-            &document[end + REPORT_END.len()..]
-        ),
-        _ => format!("{}\n\n{section}\n", document.trim_end()),
-    }
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
+use logplane_model::quota::ApiRate;
+use logplane_quota::ApiRateLimiter;
 use logplane_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::OpenApi;
@@ -25,6 +27,27 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub metrics: Arc<Metrics>,
     pub operations: Arc<OperationIndex>,
+    /// The management API's budget. Worker and agent protocols get limiters of their own, so a
+    /// tenant flooding the API never delays a heartbeat.
+    pub api_limits: Arc<ApiRateLimiter>,
+}
+
+/// What the application is built with besides its store and token service.
+#[derive(Debug, Clone, Copy)]
+pub struct AppOptions {
+    /// Every API key's rate; each tenant's comes from its quota.
+    pub key_rate: ApiRate,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            key_rate: ApiRate {
+                per_sec: 100,
+                burst: 200,
+            },
+        }
+    }
 }
 
 /// Every documented route, with its part of the OpenAPI document.
@@ -37,6 +60,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::shards::router())
         .merge(routes::api_keys::router())
         .merge(routes::audit_events::router())
+        .merge(routes::quotas::router())
         .merge(routes::operations::router())
 }
 
@@ -46,7 +70,7 @@ pub fn openapi_document() -> OpenApi {
     openapi::complete(document)
 }
 
-pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Router {
+pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptions) -> Router {
     let (router, document) = api_routes().split_for_parts();
     let document = openapi::complete(document);
     let state = AppState {
@@ -54,7 +78,9 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Router {
         tokens,
         metrics: Arc::new(Metrics::new()),
         operations: Arc::new(OperationIndex::from_document(&document)),
+        api_limits: Arc::new(ApiRateLimiter::new(options.key_rate)),
     };
+    spawn_limiter_housekeeping(&state.api_limits);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound("no resource at this path".into()) })
@@ -64,4 +90,25 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// How often idle API-key buckets are forgotten.
+const LIMITER_HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Forgets idle key buckets now and then; stops when the application (the last `Arc`) is gone.
+fn spawn_limiter_housekeeping(limits: &Arc<ApiRateLimiter>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let limits = Arc::downgrade(limits);
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(LIMITER_HOUSEKEEPING_INTERVAL);
+        loop {
+            ticks.tick().await;
+            let Some(limits) = limits.upgrade() else {
+                break;
+            };
+            limits.forget_idle_keys();
+        }
+    });
 }

@@ -77,6 +77,16 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LOGPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Sustained API requests per second of each API key (tenants' rates are in their quotas).
+    #[arg(long, env = "LOGPLANE_KEY_REQUESTS_PER_SEC", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000))]
+    pub key_requests_per_sec: i64,
+    /// API requests each API key may send in a burst above its sustained rate.
+    #[arg(long, env = "LOGPLANE_KEY_BURST", default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000))]
+    pub key_burst: i64,
+    /// JSON file of quota fields (as in `PUT /v1/tenants/{tenant}/quota`) that replace the
+    /// built-in defaults for every tenant without its own value.
+    #[arg(long, env = "LOGPLANE_QUOTA_DEFAULTS_FILE")]
+    pub quota_defaults_file: Option<PathBuf>,
 }
 
 pub fn main() -> ExitCode {

@@ -41,6 +41,7 @@ const PUBLIC_OPERATIONS: &[&str] = &[
         (name = "shards", description = "Hash-range shards of a logstore"),
         (name = "api-keys", description = "Platform and tenant API keys"),
         (name = "audit", description = "Audit events"),
+        (name = "quotas", description = "Per-tenant quotas and usage"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     components(schemas(logplane_model::Problem, logplane_model::FieldError))
@@ -56,7 +57,7 @@ struct StandardResponse {
     status: &'static str,
     name: &'static str,
     description: &'static str,
-    header: Option<(&'static str, &'static str)>,
+    headers: &'static [(&'static str, &'static str)],
 }
 
 const STANDARD_RESPONSES: &[StandardResponse] = &[
@@ -64,61 +65,75 @@ const STANDARD_RESPONSES: &[StandardResponse] = &[
         status: "400",
         name: "BadRequest",
         description: "The request is malformed (body syntax, headers)",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "401",
         name: "Unauthorized",
         description: "No credential, or one that is invalid, expired, revoked or for another audience",
-        header: Some(("WWW-Authenticate", "Always `Bearer`")),
+        headers: &[("WWW-Authenticate", "Always `Bearer`")],
     },
     StandardResponse {
         status: "403",
         name: "Forbidden",
         description: "The caller's role does not allow this inside its tenant",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "404",
         name: "NotFound",
         description: "No such resource, or not visible to the caller",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "412",
         name: "PreconditionFailed",
         description: "`If-Match` or `If-None-Match` did not hold",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "413",
         name: "PayloadTooLarge",
         description: "The body exceeds 1 MiB",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "415",
         name: "UnsupportedMediaType",
         description: "The body is not `application/json`",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "422",
         name: "ValidationFailed",
         description: "A field, parameter or name is invalid; `errors` names each",
-        header: None,
+        headers: &[],
+    },
+    StandardResponse {
+        status: "429",
+        name: "RateLimited",
+        description: "The tenant's or the API key's request rate is exhausted; retry after `Retry-After` seconds",
+        headers: &[
+            ("Retry-After", "Seconds to wait before retrying"),
+            (
+                "RateLimit-Limit",
+                "The burst size of the budget that refused the request",
+            ),
+            ("RateLimit-Remaining", "Requests left in that budget (0)"),
+            ("RateLimit-Reset", "Seconds until that budget is full again"),
+        ],
     },
     StandardResponse {
         status: "500",
         name: "InternalError",
         description: "The server failed; quote `request_id` when reporting it",
-        header: None,
+        headers: &[],
     },
     StandardResponse {
         status: "503",
         name: "Unavailable",
         description: "The store is unreachable; retry after `Retry-After` seconds",
-        header: Some(("Retry-After", "Seconds to wait before retrying")),
+        headers: &[("Retry-After", "Seconds to wait before retrying")],
     },
 ];
 
@@ -127,7 +142,7 @@ fn problem_response(standard: &StandardResponse) -> Response {
     let mut builder = ResponseBuilder::new()
         .description(standard.description)
         .content(PROBLEM_CONTENT_TYPE, content);
-    if let Some((name, description)) = standard.header {
+    for &(name, description) in standard.headers {
         let schema = ObjectBuilder::new().schema_type(Type::String).build();
         builder = builder.header(
             name,
@@ -192,7 +207,7 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
 
     let mut applicable = vec!["500", "503"];
     if !public {
-        applicable.extend(["401", "403"]);
+        applicable.extend(["401", "403", "429"]);
         operation.security = Some(vec![SecurityRequirement::new(
             BEARER_SCHEME,
             Vec::<String>::new(),

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use logplane_model::problem::{PROBLEM_TYPE_BASE, QuotaViolation};
 use logplane_model::{FieldError, Problem, ValidationErrors};
+use logplane_quota::{RateLimitStatus, RateLimited};
 use logplane_store::StoreError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -39,6 +40,11 @@ pub enum ApiError {
         detail: String,
         quota: QuotaViolation,
     },
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        limited: RateLimited,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// Details go to the log, never to the client.
@@ -62,6 +68,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,6 +86,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -119,6 +127,14 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed(why) => ApiError::PreconditionFailed(why),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Invalid(errors) => ApiError::Validation(errors),
+            StoreError::QuotaExceeded(exceeded) => ApiError::QuotaExceeded {
+                detail: exceeded.to_string(),
+                quota: QuotaViolation {
+                    name: exceeded.quota.to_string(),
+                    limit: exceeded.limit,
+                    usage: exceeded.usage,
+                },
+            },
             StoreError::Unavailable {
                 reason,
                 may_have_committed,
@@ -161,6 +177,14 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        if let ApiError::RateLimited { limited, .. } = &self {
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limited.retry_after_seconds()),
+            );
+            insert_rate_limit_headers(headers, &limited.status);
+        }
         response
             .extensions_mut()
             .insert(PendingProblem(self.to_problem()));
@@ -198,3 +222,11 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF httpapi draft), on
+/// admitted and refused requests alike.
+pub fn insert_rate_limit_headers(headers: &mut axum::http::HeaderMap, status: &RateLimitStatus) {
+    headers.insert("ratelimit-limit", HeaderValue::from(status.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(status.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(status.reset_seconds));
+}

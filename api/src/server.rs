@@ -8,18 +8,21 @@ use anyhow::Context;
 use logplane_store::{SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
-use crate::app;
+use crate::app::{self, AppOptions};
 use crate::auth::secrets::hash_secret;
 use crate::auth::tokens::{MIN_SIGNING_KEY_BYTES, TokenService};
 use crate::cli::{ServeArgs, StoreArgs};
 use crate::telemetry::logging::{self, LogFormat};
+use logplane_model::quota::ApiRate;
+use logplane_model::{Quota, QuotaSpec};
 
 pub const BOOTSTRAP_KEY_ENV: &str = "LOGPLANE_BOOTSTRAP_ADMIN_KEY";
 
-pub async fn open_store(args: &StoreArgs) -> anyhow::Result<SqlStore> {
+pub async fn open_store(args: &StoreArgs, quota_defaults: Quota) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
         acquire_timeout: args.store_timeout(),
+        quota_defaults,
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -40,7 +43,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<SqlStore> {
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
-    let store = open_store(&args).await?;
+    let store = open_store(&args, Quota::default()).await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
     store.close().await;
     Ok(())
@@ -56,7 +59,8 @@ pub fn print_openapi() -> anyhow::Result<()> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     logging::init(args.log_format);
-    let sql_store = open_store(&args.store).await?;
+    let quota_defaults = read_quota_defaults(args.quota_defaults_file.as_deref())?;
+    let sql_store = open_store(&args.store, quota_defaults).await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -86,7 +90,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.token_ttl_seconds),
     ));
 
-    let router = app::build(store, tokens);
+    let options = AppOptions {
+        key_rate: ApiRate {
+            per_sec: args.key_requests_per_sec,
+            burst: args.key_burst,
+        },
+    };
+    let router = app::build(store, tokens, options);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -117,6 +127,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped accepting; requests in flight finished");
     sql_store.close().await;
     Ok(())
+}
+
+/// The built-in quota defaults with the fields of `path` (a `QuotaSpec` in JSON) laid over them.
+fn read_quota_defaults(path: Option<&std::path::Path>) -> anyhow::Result<Quota> {
+    let Some(path) = path else {
+        return Ok(Quota::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let spec: QuotaSpec = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a quota", path.display()))?;
+    spec.validate()
+        .map_err(|errors| anyhow::anyhow!("{}: {errors}", path.display()))?;
+    Ok(spec.over(&Quota::default()))
 }
 
 fn read_signing_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {

@@ -48,6 +48,9 @@ const COVERED: &[&str] = &[
     "api_key_delete",
     "platform_audit_event_list",
     "audit_event_list",
+    "quota_get",
+    "quota_put",
+    "usage_get",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -55,7 +58,7 @@ const COVERED: &[&str] = &[
 
 fn sample_body(operation: &str) -> Option<Value> {
     match operation {
-        "tenant_put" | "project_put" | "logstore_put" => Some(json!({})),
+        "tenant_put" | "project_put" | "logstore_put" | "quota_put" => Some(json!({})),
         "platform_api_key_create" => Some(json!({ "name": "probe-key", "role": "worker" })),
         "api_key_create" => Some(json!({ "name": "probe-key", "role": "viewer" })),
         "token_create" => Some(json!({ "api_key": "not-a-key" })),

@@ -34,6 +34,7 @@ mod error;
 mod logstores;
 mod operations;
 mod projects;
+mod quotas;
 mod request;
 mod shards;
 mod tenants;

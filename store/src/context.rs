@@ -2,6 +2,7 @@
 //! their actions are audited.
 
 use logplane_model::Caller;
+use logplane_model::quota::ApiRate;
 
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -69,4 +70,12 @@ impl<T> PutOutcome<T> {
 pub struct Listed<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// The API key behind a token, as the request path needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyIdentity {
+    pub caller: Caller,
+    /// The API rate of the key's tenant; `None` for platform keys.
+    pub api_rate: Option<ApiRate>,
 }

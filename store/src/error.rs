@@ -2,6 +2,7 @@
 //! classified here, once, from SQLSTATE codes and constraint kinds.
 
 use logplane_model::ValidationErrors;
+use logplane_model::quota::QuotaExceeded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -17,6 +18,9 @@ pub enum StoreError {
     /// The operation conflicts with the resource's state (it has children, a name is taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A count quota would be exceeded by this create.
+    #[error("{0}")]
+    QuotaExceeded(QuotaExceeded),
     /// The input is well-formed but not acceptable in the current state (an immutable field).
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),

@@ -16,12 +16,13 @@ pub mod testing;
 use async_trait::async_trait;
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
+use logplane_model::quota::TenantUsage;
 use logplane_model::{
     ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, Shard, Tenant, TenantSpec,
+    ProjectSpec, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
-pub use context::{Ctx, Listed, Precondition, PutOutcome};
+pub use context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome};
 pub use error::{StoreError, StoreResult};
 pub use sql::{Backend, PoolStats, SqlStore, StoreOptions};
 
@@ -38,7 +39,8 @@ pub trait Store: Send + Sync + 'static {
     /// Makes sure a platform-admin key with this secret hash exists (`LOGPLANE_BOOTSTRAP_ADMIN_KEY`).
     async fn ensure_bootstrap_key(&self, secret_hash: &str) -> StoreResult<()>;
     async fn find_key_by_secret_hash(&self, secret_hash: &str) -> StoreResult<Option<Caller>>;
-    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<Caller>>;
+    /// The key behind a token's `sub`, with its tenant's API rate; `None` once it is revoked.
+    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>>;
     /// Records a request turned away before it reached a resource (no or bad credential).
     async fn record_denied(&self, event: NewAuditEvent) -> StoreResult<()>;
 
@@ -125,6 +127,18 @@ pub trait Store: Send + Sync + 'static {
         project: &str,
         logstore: &str,
     ) -> StoreResult<Vec<Shard>>;
+
+    // Quotas and usage.
+
+    async fn get_quota(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantQuota>;
+    async fn put_quota(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        spec: QuotaSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<TenantQuota>>;
+    async fn get_usage(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantUsage>;
 
     // API keys.
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
+use logplane_model::quota::{ApiRate, QuotaExceeded};
 use logplane_model::{
     ApiKeyRequest, AuditResult, Caller, KeyRange, KeyScope, LogstoreMode, LogstoreSpec,
-    ProjectSpec, Role, ShardStatus, TenantSpec,
+    ProjectSpec, Quota, QuotaSpec, Role, ShardStatus, TenantSpec,
 };
 use logplane_store::testing::TestDatabase;
 use logplane_store::{Backend, Ctx, Precondition, PutOutcome, SqlStore, Store, StoreError};
@@ -50,6 +51,13 @@ conformance!(
     bootstrap_key_follows_the_configured_secret,
     data_survives_reopening,
     readiness_reflects_migrations,
+    a_quota_lays_its_overrides_over_the_defaults,
+    count_quotas_admit_exactly_one_of_many_concurrent_creates,
+    lowering_a_quota_below_usage_blocks_creates_and_deletes_nothing,
+    logstore_and_shard_quotas_count_per_project,
+    api_key_quota_counts_the_tenants_keys,
+    usage_reports_every_count_against_its_limit,
+    key_identity_carries_the_tenants_api_rate,
 );
 
 async fn run<F, Fut>(backend: Backend, behaviour: F)
@@ -936,4 +944,503 @@ async fn readiness_reflects_migrations(store: Arc<SqlStore>, db: TestDatabase) {
         store.check_ready().await,
         Err(StoreError::Unavailable { .. })
     ));
+}
+
+fn quota_exceeded(result: Result<impl std::fmt::Debug, StoreError>) -> QuotaExceeded {
+    match result {
+        Err(StoreError::QuotaExceeded(exceeded)) => exceeded,
+        other => panic!("expected a quota refusal, got {other:?}"),
+    }
+}
+
+async fn set_quota(store: &SqlStore, tenant: &str, spec: QuotaSpec) {
+    store
+        .put_quota(&platform_admin(), tenant, spec, Precondition::None)
+        .await
+        .unwrap();
+}
+
+async fn a_quota_lays_its_overrides_over_the_defaults(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let untouched = store.get_quota(&platform_admin(), "acme").await.unwrap();
+    assert_eq!(untouched.effective, Quota::default());
+    assert_eq!(untouched.overrides, QuotaSpec::default());
+    let spec = QuotaSpec {
+        max_projects: Some(3),
+        api_requests_per_sec: Some(7),
+        ..Default::default()
+    };
+    let written = store
+        .put_quota(&platform_admin(), "acme", spec, Precondition::None)
+        .await
+        .unwrap();
+    let quota = written.resource().clone();
+    assert_eq!(quota.effective.max_projects, 3);
+    assert_eq!(quota.effective.max_api_keys, Quota::default().max_api_keys);
+    assert_eq!(quota.overrides, spec, "what was written is kept as written");
+    let again = store
+        .put_quota(&platform_admin(), "acme", spec, Precondition::None)
+        .await
+        .unwrap();
+    assert!(matches!(again, PutOutcome::Unchanged(_)));
+    assert_eq!(again.resource().etag, quota.etag);
+    let stale = store
+        .put_quota(
+            &platform_admin(),
+            "acme",
+            QuotaSpec::default(),
+            Precondition::IfMatch(Some("stale".into())),
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::PreconditionFailed(_))));
+    let viewer = tenant_caller("acme", Role::Viewer);
+    assert_eq!(
+        store
+            .get_quota(&viewer, "acme")
+            .await
+            .unwrap()
+            .effective
+            .max_projects,
+        3,
+        "a tenant reads its quota"
+    );
+    let own_write = store
+        .put_quota(
+            &tenant_caller("acme", Role::Admin),
+            "acme",
+            QuotaSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert!(
+        matches!(own_write, Err(StoreError::Forbidden(_))),
+        "only platform admins set quotas"
+    );
+    let other = store
+        .get_quota(&tenant_caller("other", Role::Admin), "acme")
+        .await;
+    assert!(matches!(other, Err(StoreError::NotFound(_))));
+    let invalid = QuotaSpec {
+        max_projects: Some(-1),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store
+            .put_quota(&platform_admin(), "acme", invalid, Precondition::None)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.get_quota(&platform_admin(), "ghost").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn count_quotas_admit_exactly_one_of_many_concurrent_creates(
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+) {
+    seed_tenant(&store, "acme").await;
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            max_projects: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..4 {
+        store
+            .put_project(
+                &platform_admin(),
+                "acme",
+                &format!("existing-{i}"),
+                ProjectSpec::default(),
+                Precondition::None,
+            )
+            .await
+            .unwrap();
+    }
+    let racers = (0..32).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .put_project(
+                    &platform_admin(),
+                    "acme",
+                    &format!("racer-{i}"),
+                    ProjectSpec::default(),
+                    Precondition::None,
+                )
+                .await
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(created, 1, "exactly one create fits the last unit of quota");
+    for outcome in outcomes.into_iter().filter(|o| o.is_err()) {
+        let exceeded = quota_exceeded(outcome);
+        assert_eq!(
+            exceeded,
+            QuotaExceeded {
+                quota: "max_projects",
+                limit: 5,
+                usage: 5
+            }
+        );
+    }
+    let listed = store
+        .list_projects(&platform_admin(), "acme", PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 5);
+}
+
+async fn lowering_a_quota_below_usage_blocks_creates_and_deletes_nothing(
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+) {
+    seed_tenant(&store, "acme").await;
+    for name in ["one", "two", "three"] {
+        store
+            .put_project(
+                &platform_admin(),
+                "acme",
+                name,
+                ProjectSpec::default(),
+                Precondition::None,
+            )
+            .await
+            .unwrap();
+    }
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            max_projects: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let blocked = store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "four",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await;
+    assert_eq!(
+        quota_exceeded(blocked),
+        QuotaExceeded {
+            quota: "max_projects",
+            limit: 1,
+            usage: 3
+        }
+    );
+    let listed = store
+        .list_projects(&platform_admin(), "acme", PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 3, "nothing was deleted");
+    let update = ProjectSpec {
+        description: "still editable".into(),
+        ..Default::default()
+    };
+    store
+        .put_project(&platform_admin(), "acme", "one", update, Precondition::None)
+        .await
+        .unwrap();
+}
+
+async fn logstore_and_shard_quotas_count_per_project(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    store
+        .put_project(
+            &platform_admin(),
+            "acme",
+            "api",
+            ProjectSpec::default(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            max_shards_per_project: Some(4),
+            max_logstores_per_project: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let three = LogstoreSpec {
+        shard_count: 3,
+        ..Default::default()
+    };
+    store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "nginx",
+            three.clone(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let two = LogstoreSpec {
+        shard_count: 2,
+        ..Default::default()
+    };
+    let over = store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "app",
+            two.clone(),
+            Precondition::None,
+        )
+        .await;
+    assert_eq!(
+        quota_exceeded(over),
+        QuotaExceeded {
+            quota: "max_shards_per_project",
+            limit: 4,
+            usage: 3
+        }
+    );
+    let one = LogstoreSpec {
+        shard_count: 1,
+        ..Default::default()
+    };
+    store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "app",
+            one.clone(),
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let third = store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "db",
+            LogstoreSpec {
+                shard_count: 1,
+                ..Default::default()
+            },
+            Precondition::None,
+        )
+        .await;
+    assert_eq!(quota_exceeded(third).quota, "max_logstores_per_project");
+    store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "api",
+            "nginx",
+            three,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let replaced = LogstoreSpec {
+        retention_days: 60,
+        ..one
+    };
+    store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "app",
+            replaced,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn api_key_quota_counts_the_tenants_keys(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            max_api_keys: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let scope = KeyScope::Tenant("acme".into());
+    for (i, name) in ["key-one", "key-two"].iter().enumerate() {
+        let request = ApiKeyRequest {
+            name: name.to_string(),
+            role: Role::Viewer,
+        };
+        store
+            .create_api_key(
+                &platform_admin(),
+                &scope,
+                request,
+                &sha256_hex(&format!("s{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let request = ApiKeyRequest {
+        name: "key-three".into(),
+        role: Role::Viewer,
+    };
+    let over = store
+        .create_api_key(&platform_admin(), &scope, request, &sha256_hex("s3"))
+        .await;
+    assert_eq!(
+        quota_exceeded(over),
+        QuotaExceeded {
+            quota: "max_api_keys",
+            limit: 2,
+            usage: 2
+        }
+    );
+    let platform = ApiKeyRequest {
+        name: "worker-one".into(),
+        role: Role::Worker,
+    };
+    store
+        .create_api_key(
+            &platform_admin(),
+            &KeyScope::Platform,
+            platform,
+            &sha256_hex("p"),
+        )
+        .await
+        .unwrap();
+}
+
+async fn usage_reports_every_count_against_its_limit(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_project(&store, "acme", "web").await;
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            max_projects: Some(9),
+            ..Default::default()
+        },
+    )
+    .await;
+    let spec = LogstoreSpec {
+        shard_count: 3,
+        ..Default::default()
+    };
+    store
+        .put_logstore(
+            &platform_admin(),
+            "acme",
+            "web",
+            "nginx",
+            spec,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let usage = store
+        .get_usage(&tenant_caller("acme", Role::Viewer), "acme")
+        .await
+        .unwrap();
+    let projects = usage
+        .counts
+        .iter()
+        .find(|c| c.quota == "max_projects")
+        .unwrap();
+    assert_eq!((projects.limit, projects.used), (9, 1));
+    let web = &usage.projects[0];
+    assert_eq!(web.project, "web");
+    let counts: Vec<_> = web
+        .counts
+        .iter()
+        .map(|c| (c.quota.as_str(), c.used))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("max_logstores_per_project", 1),
+            ("max_shards_per_project", 3)
+        ]
+    );
+    assert!(
+        usage.reported.iter().all(|r| r.reported.is_none()),
+        "no worker has reported yet"
+    );
+    assert!(matches!(
+        store
+            .get_usage(&tenant_caller("other", Role::Admin), "acme")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn key_identity_carries_the_tenants_api_rate(store: Arc<SqlStore>, _db: TestDatabase) {
+    seed_tenant(&store, "acme").await;
+    let scope = KeyScope::Tenant("acme".into());
+    let request = ApiKeyRequest {
+        name: "ci-bot".into(),
+        role: Role::Editor,
+    };
+    let key = store
+        .create_api_key(&platform_admin(), &scope, request, &sha256_hex("k"))
+        .await
+        .unwrap();
+    let defaults = Quota::default();
+    let identity = store.find_key_by_id(&key.id).await.unwrap().unwrap();
+    assert_eq!(
+        identity.api_rate,
+        Some(ApiRate {
+            per_sec: defaults.api_requests_per_sec,
+            burst: defaults.api_burst
+        })
+    );
+    set_quota(
+        &store,
+        "acme",
+        QuotaSpec {
+            api_requests_per_sec: Some(3),
+            api_burst: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    let identity = store.find_key_by_id(&key.id).await.unwrap().unwrap();
+    assert_eq!(
+        identity.api_rate,
+        Some(ApiRate {
+            per_sec: 3,
+            burst: 5
+        })
+    );
+    assert_eq!(identity.caller.tenant.as_deref(), Some("acme"));
+    store
+        .ensure_bootstrap_key(&sha256_hex("root"))
+        .await
+        .unwrap();
+    let platform = store
+        .find_key_by_id("bootstrap-admin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(platform.api_rate, None, "platform keys have no tenant rate");
 }

@@ -32,6 +32,10 @@ impl RequestBody for logplane_model::TenantApiKeyRequest {
     const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "tenant", "created_at", "secret"];
 }
 impl RequestBody for logplane_model::TokenRequest {}
+impl RequestBody for logplane_model::QuotaSpec {
+    const READ_ONLY_FIELDS: &'static [&'static str] =
+        &["effective", "overrides", "updated_at", "etag"];
+}
 
 pub struct ApiJson<T>(pub T);
 

@@ -5,9 +5,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use logplane_model::AuditResult;
 use logplane_model::audit::NewAuditEvent;
-use logplane_model::{AuditResult, Caller};
-use logplane_store::Ctx;
+use std::sync::{Arc, OnceLock};
+
+use logplane_quota::RateLimitStatus;
+use logplane_store::{Ctx, KeyIdentity};
 
 use crate::app::AppState;
 use crate::problem::ApiError;
@@ -29,7 +32,10 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
         match authenticate(parts, state, logplane_model::authz::AUDIENCE_API).await {
-            Ok(caller) => Ok(Authenticated(Ctx::new(caller, request_id))),
+            Ok(identity) => {
+                admit(parts, state, &identity)?;
+                Ok(Authenticated(Ctx::new(identity.caller, request_id)))
+            }
             Err(Refusal::Store(error)) => Err(error),
             Err(Refusal::Credential(reason)) => {
                 let operation = parts
@@ -61,7 +67,11 @@ enum Refusal {
     Store(ApiError),
 }
 
-async fn authenticate(parts: &Parts, state: &AppState, audience: &str) -> Result<Caller, Refusal> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    audience: &str,
+) -> Result<KeyIdentity, Refusal> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(Refusal::Credential(
             "an Authorization: Bearer <token> header is required".into(),
@@ -90,10 +100,37 @@ async fn authenticate(parts: &Parts, state: &AppState, audience: &str) -> Result
         .ok_or_else(|| {
             Refusal::Credential("the API key this token was issued for has been revoked".into())
         })?;
-    if key.role.as_str() != claims.role || key.tenant != claims.tenant {
+    if key.caller.role.as_str() != claims.role || key.caller.tenant != claims.tenant {
         return Err(Refusal::Credential(
             "the token's claims do not match its API key".into(),
         ));
     }
     Ok(key)
+}
+
+/// Where the request middleware finds the rate-limit status of an admitted request, to put in
+/// its response headers.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSlot(pub Arc<OnceLock<RateLimitStatus>>);
+
+/// Applies the tenant's and the key's API budgets. Refusals are counted in the metrics but not
+/// audited: writing an audit row per refused request would turn a flood into a write load.
+fn admit(parts: &Parts, state: &AppState, identity: &KeyIdentity) -> Result<(), ApiError> {
+    let tenant = identity.caller.tenant.as_deref().zip(identity.api_rate);
+    match state.api_limits.check(tenant, &identity.caller.key_id) {
+        Ok(status) => {
+            if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
+                let _ = slot.0.set(status);
+            }
+            Ok(())
+        }
+        Err(limited) => Err(ApiError::RateLimited {
+            detail: format!(
+                "the API rate limit of this {} is exhausted; retry in {} s",
+                limited.budget.as_str(),
+                limited.retry_after_seconds()
+            ),
+            limited,
+        }),
+    }
 }

@@ -11,8 +11,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
+use crate::extract::caller::RateLimitSlot;
 use crate::extract::{OperationId, RequestId};
-use crate::problem::{PROBLEM_CONTENT_TYPE, PendingProblem, problem_for_status};
+use crate::problem::{
+    PROBLEM_CONTENT_TYPE, PendingProblem, insert_rate_limit_headers, problem_for_status,
+};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Incoming ids longer than this, or with other than visible ASCII, are replaced.
@@ -32,8 +35,13 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(OperationId(operation));
+    let rate_limit = RateLimitSlot::default();
+    request.extensions_mut().insert(rate_limit.clone());
 
     let mut response = next.run(request).await;
+    if let Some(status) = rate_limit.0.get() {
+        insert_rate_limit_headers(response.headers_mut(), status);
+    }
     render_problem(&mut response, &request_id);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -9,10 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use logplane_api::app;
+use logplane_api::app::{self, AppOptions};
 use logplane_api::auth::secrets::hash_secret;
 use logplane_api::auth::tokens::TokenService;
 use logplane_model::Problem;
+use logplane_model::quota::ApiRate;
 use logplane_store::testing::TestDatabase;
 use logplane_store::{Backend, SqlStore, Store};
 use serde_json::{Value, json};
@@ -100,7 +101,23 @@ impl TestResponse {
 }
 
 impl TestApp {
+    /// A server whose API keys have a rate no test reaches; tests of rate limits use
+    /// [`TestApp::start_with`].
     pub async fn start(backend: Backend) -> TestApp {
+        let unlimited = ApiRate {
+            per_sec: 1_000_000,
+            burst: 1_000_000,
+        };
+        Self::start_with(
+            backend,
+            AppOptions {
+                key_rate: unlimited,
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(backend: Backend, options: AppOptions) -> TestApp {
         let database = TestDatabase::create(backend).await;
         let store = Arc::new(database.open().await);
         store
@@ -109,7 +126,7 @@ impl TestApp {
             .unwrap();
         let tokens = Arc::new(TokenService::new(&SIGNING_KEY, Duration::from_secs(600)));
         let shared: Arc<dyn Store> = store.clone();
-        let router = app::build(shared, tokens.clone());
+        let router = app::build(shared, tokens.clone(), options);
         let mut test_app = TestApp {
             router,
             store,

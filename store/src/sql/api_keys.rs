@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::dynamic;
+use super::quotas::{check_count, count};
 use super::resource::paginate;
 use super::{SqlStore, commit, retrying};
 use crate::context::{Ctx, Listed};
@@ -80,18 +81,12 @@ impl SqlStore {
     ) -> StoreResult<ApiKey> {
         let mut tx = self.begin_write().await?;
         if let Some(tenant) = scope.tenant() {
-            let sql = format!(
-                "SELECT 1 FROM tenants WHERE name = $1{}",
-                self.backend.for_update()
-            );
-            if sqlx::query(dynamic(sql))
-                .bind(tenant.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_none()
-            {
-                return Err(StoreError::NotFound(format!("tenants/{tenant}")));
-            }
+            // Locking the tenant row serializes key creation per tenant, so the count below
+            // and the insert it allows cannot interleave with another create.
+            self.require_tenant(&mut tx, tenant, true).await?;
+            let quota = self.quota_in_tx(&mut tx, tenant).await?;
+            let keys = count(&mut tx, "api_keys", "tenant = $1", &[tenant]).await?;
+            check_count("max_api_keys", quota.max_api_keys, keys, 1)?;
         }
         let taken = sqlx::query("SELECT 1 FROM api_keys WHERE scope = $1 AND name = $2")
             .bind(scope_column(scope).to_string())
@@ -201,13 +196,8 @@ impl SqlStore {
         )
         .await?;
         if let Some(tenant) = scope.tenant() {
-            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = $1")
-                .bind(tenant.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("tenants/{tenant}")));
-            }
+            let mut conn = self.reader().await?;
+            self.require_tenant(&mut conn, tenant, false).await?;
         }
         let rows = sqlx::query(dynamic(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE scope = $1 AND name > $2 ORDER BY name LIMIT $3"

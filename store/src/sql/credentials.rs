@@ -1,12 +1,14 @@
 //! The token-signing secret shared by every replica, the bootstrap admin key, and looking up the
 //! key behind a presented secret or token.
 
-use logplane_model::{Caller, Role, Timestamp};
+use logplane_model::quota::ApiRate;
+use logplane_model::{Caller, QuotaSpec, Role, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use super::dynamic;
+use crate::context::KeyIdentity;
 use crate::error::{StoreError, StoreResult};
 
 /// The one signing key's id. Rotation would add keys beside it; verification would then try the
@@ -75,4 +77,38 @@ fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
             .ok_or_else(|| StoreError::internal(format!("unknown role {role:?}")))?,
         tenant: row.try_get("tenant")?,
     })
+}
+
+impl SqlStore {
+    /// The key behind a token, with its tenant's API rate, in one round trip: this runs on
+    /// every authenticated request.
+    pub(crate) async fn key_identity(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
+        let row = sqlx::query(
+            "SELECT k.id, k.role, k.tenant, q.spec AS quota FROM api_keys k \
+             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id = $1",
+        )
+        .bind(key_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let caller = caller_from_row(&row)?;
+        let api_rate = match caller.tenant {
+            None => None,
+            Some(_) => {
+                let overrides: Option<String> = row.try_get("quota")?;
+                let spec: QuotaSpec = match overrides {
+                    Some(text) => serde_json::from_str(&text).map_err(StoreError::internal)?,
+                    None => QuotaSpec::default(),
+                };
+                let quota = spec.over(&self.quota_defaults);
+                Some(ApiRate {
+                    per_sec: quota.api_requests_per_sec,
+                    burst: quota.api_burst,
+                })
+            }
+        };
+        Ok(Some(KeyIdentity { caller, api_rate }))
+    }
 }

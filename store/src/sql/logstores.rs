@@ -2,11 +2,13 @@
 
 use logplane_model::authz::Access;
 use logplane_model::{
-    KeyRange, Logstore, LogstoreSpec, ResourceMeta, Shard, ShardStatus, Timestamp, ValidationErrors,
+    KeyRange, Logstore, LogstoreSpec, Quota, ResourceMeta, Shard, ShardStatus, Timestamp,
+    ValidationErrors,
 };
 use sqlx::Row;
 
 use super::projects::PROJECTS;
+use super::quotas::{check_count, count, project_shards};
 use super::resource::{Kind, Table, bind_key};
 use super::{Conn, SqlStore};
 use crate::context::Ctx;
@@ -40,6 +42,31 @@ impl Kind for LogstoreKind {
 
     fn check_update(spec: &LogstoreSpec, stored: &LogstoreSpec) -> Result<(), ValidationErrors> {
         spec.check_update(stored)
+    }
+
+    const COUNTED: bool = true;
+
+    async fn check_quota(
+        conn: &mut Conn,
+        key: &[&str],
+        spec: &LogstoreSpec,
+        quota: &Quota,
+    ) -> StoreResult<()> {
+        let project = &key[..2];
+        let logstores = count(conn, "logstores", "tenant = $1 AND project = $2", project).await?;
+        check_count(
+            "max_logstores_per_project",
+            quota.max_logstores_per_project,
+            logstores,
+            1,
+        )?;
+        let shards = project_shards(conn, project[0], project[1]).await?;
+        check_count(
+            "max_shards_per_project",
+            quota.max_shards_per_project,
+            shards,
+            spec.shard_count,
+        )
     }
 
     /// A new logstore starts with `shard_count` read-write shards splitting the key space evenly.

@@ -7,6 +7,7 @@ mod audit;
 mod credentials;
 mod logstores;
 mod projects;
+mod quotas;
 mod resource;
 mod store_impl;
 mod tenants;
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use logplane_model::Quota;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
@@ -74,6 +76,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection before it is answered 503.
     pub acquire_timeout: Duration,
+    /// The quota of every tenant, where a platform admin did not set its own.
+    pub quota_defaults: Quota,
 }
 
 impl Default for StoreOptions {
@@ -81,6 +85,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
+            quota_defaults: Quota::default(),
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+    quota_defaults: Quota,
     /// SQLite only: writers take turns here, first come first served. Without it they contend
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
@@ -136,6 +142,7 @@ impl SqlStore {
             pool,
             backend: Backend::Postgres,
             max_connections: options.max_connections,
+            quota_defaults: options.quota_defaults,
             write_turn: None,
         })
     }
@@ -170,6 +177,7 @@ impl SqlStore {
             pool,
             backend: Backend::Sqlite,
             max_connections: options.max_connections,
+            quota_defaults: options.quota_defaults,
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }

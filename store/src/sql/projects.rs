@@ -1,11 +1,14 @@
 //! Projects: a tenant's grouping of logstores, machine groups and collection configs.
 
 use logplane_model::authz::Access;
-use logplane_model::{Project, ProjectSpec, ResourceMeta, ValidationErrors};
+use logplane_model::{Project, ProjectSpec, Quota, ResourceMeta, ValidationErrors};
 
+use super::Conn;
 use super::logstores::LOGSTORES;
+use super::quotas::{check_count, count};
 use super::resource::{Kind, Table};
 use super::tenants::TENANTS;
+use crate::error::StoreResult;
 
 pub(crate) const PROJECTS: Table = Table {
     sql_name: "projects",
@@ -31,5 +34,17 @@ impl Kind for ProjectKind {
 
     fn build(meta: ResourceMeta, spec: ProjectSpec) -> Project {
         Project::from_parts(meta, spec)
+    }
+
+    const COUNTED: bool = true;
+
+    async fn check_quota(
+        conn: &mut Conn,
+        key: &[&str],
+        _spec: &ProjectSpec,
+        quota: &Quota,
+    ) -> StoreResult<()> {
+        let projects = count(conn, "projects", "tenant = $1", &key[..1]).await?;
+        check_count("max_projects", quota.max_projects, projects, 1)
     }
 }

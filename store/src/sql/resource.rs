@@ -6,7 +6,7 @@
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::authz::{Access, Denial, Role};
 use logplane_model::page::PageRequest;
-use logplane_model::{AuditResult, ResourceMeta, Timestamp, ValidationErrors};
+use logplane_model::{AuditResult, Quota, ResourceMeta, Timestamp, ValidationErrors};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
@@ -70,6 +70,20 @@ pub(crate) trait Kind: Send + Sync {
     fn check_update(_spec: &Self::Spec, _stored: &Self::Spec) -> Result<(), ValidationErrors> {
         Ok(())
     }
+
+    /// Refuses a create that a count quota does not allow. Runs in the creating transaction,
+    /// after the parent row is locked, so concurrent creates are counted one after another.
+    fn check_quota(
+        _conn: &mut Conn,
+        _key: &[&str],
+        _spec: &Self::Spec,
+        _quota: &Quota,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Whether creating one of this kind is counted by a quota (so the quota must be read).
+    const COUNTED: bool = false;
 
     /// Writes what a new resource brings with it (a logstore's shards), in the creating transaction.
     fn after_create(
@@ -254,6 +268,10 @@ impl SqlStore {
                     return Err(StoreError::PreconditionFailed(format!(
                         "{path} does not exist"
                     )));
+                }
+                if K::COUNTED {
+                    let quota = self.quota_in_tx(&mut tx, key[0]).await?;
+                    K::check_quota(&mut tx, key, spec, &quota).await?;
                 }
                 let etag = new_etag();
                 insert_row(&mut tx, &K::TABLE, key, rendered, &etag, now).await?;

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
+use logplane_model::quota::TenantUsage;
 use logplane_model::{
     ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, Shard, Tenant, TenantSpec,
+    ProjectSpec, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
 use super::logstores::LogstoreKind;
@@ -13,7 +14,7 @@ use super::projects::ProjectKind;
 use super::tenants::TenantKind;
 use super::{PoolStats, SqlStore};
 use crate::Store;
-use crate::context::{Ctx, Listed, Precondition, PutOutcome};
+use crate::context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome};
 use crate::error::{StoreError, StoreResult};
 
 #[async_trait]
@@ -50,8 +51,8 @@ impl Store for SqlStore {
         self.key_caller("secret_hash", secret_hash).await
     }
 
-    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<Caller>> {
-        self.key_caller("id", key_id).await
+    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
+        self.key_identity(key_id).await
     }
 
     async fn record_denied(&self, event: NewAuditEvent) -> StoreResult<()> {
@@ -179,6 +180,24 @@ impl Store for SqlStore {
         logstore: &str,
     ) -> StoreResult<Vec<Shard>> {
         self.shards_of(ctx, &[tenant, project, logstore]).await
+    }
+
+    async fn get_quota(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantQuota> {
+        self.tenant_quota(ctx, tenant).await
+    }
+
+    async fn put_quota(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        spec: QuotaSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<TenantQuota>> {
+        self.put_tenant_quota(ctx, tenant, spec, precondition).await
+    }
+
+    async fn get_usage(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantUsage> {
+        self.tenant_usage(ctx, tenant).await
     }
 
     async fn create_api_key(

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use logplane_client::{Client, PageOptions, Precondition, StatusCode};
 use logplane_e2e::{LogplaneServer, ServerConfig};
-use logplane_model::{ApiKeyRequest, LogstoreSpec, ProjectSpec, Role, TenantSpec};
+use logplane_model::{ApiKeyRequest, LogstoreSpec, ProjectSpec, QuotaSpec, Role, TenantSpec};
 use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
 
@@ -38,6 +38,9 @@ const CLIENT_OPERATIONS: &[&str] = &[
     "api_key_list",
     "platform_audit_event_list",
     "audit_event_list",
+    "quota_get",
+    "quota_put",
+    "usage_get",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -61,7 +64,37 @@ async fn every_operation_through_the_client(backend: Backend) {
     client_covers_the_documented_operations(&server.client()).await;
     paging_and_preconditions(&admin).await;
     keys_audit_and_operations(&server, &admin).await;
+    quotas_and_usage(&admin).await;
     deletes_go_children_first(&admin).await;
+}
+
+async fn quotas_and_usage(admin: &Client) {
+    let spec = QuotaSpec {
+        max_logstores_per_project: Some(7),
+        ..Default::default()
+    };
+    let written = admin
+        .put_quota("acme", &spec, Precondition::Unconditional)
+        .await
+        .unwrap();
+    assert!(!written.created, "a quota always exists");
+    assert_eq!(written.resource.overrides, spec);
+    let read = admin.get_quota("acme").await.unwrap();
+    assert_eq!(read.effective.max_logstores_per_project, 7);
+    assert_eq!(read.etag, written.etag);
+    let usage = admin.get_usage("acme").await.unwrap();
+    assert_eq!(usage.tenant, "acme");
+    let limits: Vec<i64> = usage
+        .projects
+        .iter()
+        .flat_map(|p| &p.counts)
+        .filter(|c| c.quota == "max_logstores_per_project")
+        .map(|c| c.limit)
+        .collect();
+    assert!(
+        !limits.is_empty() && limits.iter().all(|limit| *limit == 7),
+        "{limits:?}"
+    );
 }
 
 async fn client_covers_the_documented_operations(client: &Client) {
