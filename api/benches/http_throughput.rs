@@ -274,6 +274,7 @@ impl LogplaneServer {
                 per_sec: 1_000_000_000,
                 burst: 1_000_000_000,
             },
+            ..app::AppOptions::default()
         };
         let router = app::build(Arc::new(store.clone()), tokens, unlimited);
         let address = serve_on_loopback(router).await?;

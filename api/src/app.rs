@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
+use logplane_model::Quota;
 use logplane_model::quota::ApiRate;
 use logplane_quota::ApiRateLimiter;
 use logplane_store::Store;
@@ -37,14 +38,21 @@ pub struct AppState {
 pub struct AppOptions {
     /// Every API key's rate; each tenant's comes from its quota.
     pub key_rate: ApiRate,
+    /// The API rate of tenants whose quota does not set one (the server's quota default).
+    pub default_tenant_rate: ApiRate,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
+        let quota = Quota::default();
         Self {
             key_rate: ApiRate {
                 per_sec: 100,
                 burst: 200,
+            },
+            default_tenant_rate: ApiRate {
+                per_sec: quota.api_requests_per_sec,
+                burst: quota.api_burst,
             },
         }
     }
@@ -78,7 +86,10 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptio
         tokens,
         metrics: Arc::new(Metrics::new()),
         operations: Arc::new(OperationIndex::from_document(&document)),
-        api_limits: Arc::new(ApiRateLimiter::new(options.key_rate)),
+        api_limits: Arc::new(ApiRateLimiter::new(
+            options.key_rate,
+            options.default_tenant_rate,
+        )),
     };
     spawn_limiter_housekeeping(&state.api_limits);
     router
@@ -93,7 +104,8 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptio
 }
 
 /// How often idle API-key buckets are forgotten.
-const LIMITER_HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+const LIMITER_HOUSEKEEPING_INTERVAL: std::time::Duration =
+    logplane_quota::rate_limit::HOUSEKEEPING_EPOCH;
 
 /// Forgets idle key buckets now and then; stops when the application (the last `Arc`) is gone.
 fn spawn_limiter_housekeeping(limits: &Arc<ApiRateLimiter>) {
@@ -108,7 +120,7 @@ fn spawn_limiter_housekeeping(limits: &Arc<ApiRateLimiter>) {
             let Some(limits) = limits.upgrade() else {
                 break;
             };
-            limits.forget_idle_keys();
+            limits.forget_idle();
         }
     });
 }

@@ -95,6 +95,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_sec: args.key_requests_per_sec,
             burst: args.key_burst,
         },
+        default_tenant_rate: ApiRate {
+            per_sec: quota_defaults.api_requests_per_sec,
+            burst: quota_defaults.api_burst,
+        },
     };
     let router = app::build(store, tokens, options);
     let listener = TcpListener::bind(args.listen)

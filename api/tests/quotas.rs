@@ -150,6 +150,7 @@ async fn an_api_key_over_the_key_rate_gets_429_while_its_tenant_has_room() {
             per_sec: 1,
             burst: 5,
         },
+        ..AppOptions::default()
     };
     let app = TestApp::start_with(Backend::Sqlite, options).await;
     app.create_tenant("acme").await;

@@ -6,21 +6,16 @@
 //! times its rate. That keeps the check in memory (tens of nanoseconds, no store round trip);
 //! the rates are a guard against floods, not a billing meter.
 
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::state::{InMemoryState, NotKeyed};
+use governor::state::keyed::DashMapStateStore;
 use governor::{NotUntil, Quota, RateLimiter};
 use logplane_model::quota::ApiRate;
-
-type DirectLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
-type KeyedLimiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 /// What the `RateLimit-*` headers of an admitted request say: the budget that is closest to
 /// running out.
@@ -64,15 +59,28 @@ impl RateLimited {
     }
 }
 
-struct TenantBucket {
-    rate: ApiRate,
-    limiter: Arc<DirectLimiter>,
-}
+/// Hashes bucket names (tenant names, key ids) and the limiters' maps. Randomly seeded per
+/// process, so a client cannot craft names that collide.
+type Hasher = foldhash::fast::RandomState;
+type KeyedLimiter =
+    RateLimiter<u64, DashMapStateStore<u64, Hasher>, DefaultClock, StateInformationMiddleware>;
 
+/// The period the server calls [`ApiRateLimiter::forget_idle`] with.
+pub const HOUSEKEEPING_EPOCH: Duration = Duration::from_secs(60);
+
+/// Budgets are governor keyed limiters whose keys are 64-bit hashes of the names: a lookup by
+/// hash needs no allocated `String` per request, and with 10,000 tenants the chance that any
+/// two share a hash (and so a budget) is about 3 × 10⁻¹².
 pub struct ApiRateLimiter {
     clock: DefaultClock,
-    tenants: DashMap<String, TenantBucket>,
+    names: Hasher,
     keys: KeyedLimiter,
+    /// The tenants at the default rate: most of them, so they skip the lookup by rate.
+    default_tenant_rate: ApiRate,
+    default_rate_tenants: KeyedLimiter,
+    /// One keyed limiter per other tenant rate; a tenant whose rate changes starts afresh in the
+    /// limiter of its new rate.
+    tenants_by_rate: DashMap<ApiRate, KeyedLimiter, Hasher>,
 }
 
 fn governor_quota(rate: ApiRate) -> Quota {
@@ -83,16 +91,27 @@ fn governor_quota(rate: ApiRate) -> Quota {
     Quota::per_second(per_sec).allow_burst(burst)
 }
 
+fn keyed_limiter(rate: ApiRate, clock: &DefaultClock) -> KeyedLimiter {
+    RateLimiter::dashmap_with_clock_and_hasher(
+        governor_quota(rate),
+        clock.clone(),
+        Hasher::default(),
+    )
+    .with_middleware::<StateInformationMiddleware>()
+}
+
 impl ApiRateLimiter {
-    /// A limiter where every API key gets `key_rate`; tenants get the rate passed to each check.
-    pub fn new(key_rate: ApiRate) -> Self {
+    /// A limiter where every API key gets `key_rate`; tenants get the rate passed to each
+    /// check, which is `default_tenant_rate` for most of them.
+    pub fn new(key_rate: ApiRate, default_tenant_rate: ApiRate) -> Self {
         let clock = DefaultClock::default();
-        let keys = RateLimiter::dashmap_with_clock(governor_quota(key_rate), clock.clone())
-            .with_middleware::<StateInformationMiddleware>();
         Self {
+            keys: keyed_limiter(key_rate, &clock),
+            default_tenant_rate,
+            default_rate_tenants: keyed_limiter(default_tenant_rate, &clock),
+            tenants_by_rate: DashMap::with_hasher(Hasher::default()),
+            names: Hasher::default(),
             clock,
-            tenants: DashMap::new(),
-            keys,
         }
     }
 
@@ -103,79 +122,84 @@ impl ApiRateLimiter {
         tenant: Option<(&str, ApiRate)>,
         key_id: &str,
     ) -> Result<RateLimitStatus, RateLimited> {
-        let tenant_status = match tenant {
+        let tenant_snapshot = match tenant {
             Some((name, rate)) => Some(self.check_tenant(name, rate)?),
             None => None,
         };
-        let key_status = self.admit(Budget::Key, self.keys.check_key(&key_id.to_string()))?;
-        Ok(match tenant_status {
-            Some(status) if status.remaining < key_status.remaining => status,
-            _ => key_status,
+        let key_snapshot = self.admit(
+            Budget::Key,
+            self.keys.check_key(&self.names.hash_one(key_id)),
+        )?;
+        Ok(match tenant_snapshot {
+            Some(tenant)
+                if tenant.remaining_burst_capacity() < key_snapshot.remaining_burst_capacity() =>
+            {
+                status_of(&tenant)
+            }
+            _ => status_of(&key_snapshot),
         })
     }
 
-    fn check_tenant(&self, tenant: &str, rate: ApiRate) -> Result<RateLimitStatus, RateLimited> {
-        let limiter = self.tenant_limiter(tenant, rate);
-        self.admit(Budget::Tenant, limiter.check())
-    }
-
-    /// The tenant's limiter, replaced when its configured rate changed (the new rate applies
-    /// from a full bucket, which errs towards the tenant).
-    fn tenant_limiter(&self, tenant: &str, rate: ApiRate) -> Arc<DirectLimiter> {
-        if let Some(bucket) = self.tenants.get(tenant)
-            && bucket.rate == rate
-        {
-            return bucket.limiter.clone();
+    fn check_tenant(&self, tenant: &str, rate: ApiRate) -> Result<StateSnapshot, RateLimited> {
+        let id = self.names.hash_one(tenant);
+        if rate == self.default_tenant_rate {
+            return self.admit(Budget::Tenant, self.default_rate_tenants.check_key(&id));
         }
-        let limiter = Arc::new(
-            RateLimiter::direct_with_clock(governor_quota(rate), self.clock.clone())
-                .with_middleware::<StateInformationMiddleware>(),
-        );
-        self.tenants.insert(
-            tenant.to_string(),
-            TenantBucket {
-                rate,
-                limiter: limiter.clone(),
-            },
-        );
-        limiter
+        if let Some(limiter) = self.tenants_by_rate.get(&rate) {
+            return self.admit(Budget::Tenant, limiter.check_key(&id));
+        }
+        let limiter = self
+            .tenants_by_rate
+            .entry(rate)
+            .or_insert_with(|| keyed_limiter(rate, &self.clock));
+        self.admit(Budget::Tenant, limiter.check_key(&id))
     }
 
     fn admit(
         &self,
         budget: Budget,
         outcome: Result<StateSnapshot, NotUntil<<DefaultClock as Clock>::Instant>>,
-    ) -> Result<RateLimitStatus, RateLimited> {
-        match outcome {
-            Ok(snapshot) => Ok(status_of(&snapshot)),
-            Err(not_until) => {
-                let quota = not_until.quota();
-                let retry_after = not_until.wait_time_from(self.clock.now());
-                let limit = quota.burst_size().get();
-                let reset = quota.replenish_interval().saturating_mul(limit);
-                Err(RateLimited {
-                    budget,
-                    retry_after,
-                    status: RateLimitStatus {
-                        limit,
-                        remaining: 0,
-                        reset_seconds: reset.as_secs_f64().ceil() as u64,
-                    },
-                })
+    ) -> Result<StateSnapshot, RateLimited> {
+        outcome.map_err(|not_until| {
+            let quota = not_until.quota();
+            let limit = quota.burst_size().get();
+            let reset = quota.replenish_interval().saturating_mul(limit);
+            RateLimited {
+                budget,
+                retry_after: not_until.wait_time_from(self.clock.now()),
+                status: RateLimitStatus {
+                    limit,
+                    remaining: 0,
+                    reset_seconds: reset.as_secs_f64().ceil() as u64,
+                },
             }
+        })
+    }
+
+    /// Forgets the budgets that are full again (governor's `retain_recent`), so memory follows
+    /// the keys and tenants in use rather than every one ever seen, and drops the limiters of
+    /// rates no tenant uses any more. Call it every [`HOUSEKEEPING_EPOCH`].
+    pub fn forget_idle(&self) {
+        for limiter in [&self.keys, &self.default_rate_tenants] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
+        for limiter in self.tenants_by_rate.iter() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        self.tenants_by_rate
+            .retain(|_, limiter| !limiter.is_empty());
     }
 
-    /// Forgets key buckets that are full again, so memory follows the keys in use rather than
-    /// every key ever seen. Tenant buckets stay: there is one per tenant, a bounded number.
-    /// Call it now and then (the server does, every minute).
-    pub fn forget_idle_keys(&self) {
-        self.keys.retain_recent();
-        self.keys.shrink_to_fit();
-    }
-
-    pub fn tracked_keys(&self) -> usize {
-        self.keys.len()
+    /// The budgets currently remembered (tenants and keys).
+    pub fn tracked_budgets(&self) -> usize {
+        let other_rates: usize = self
+            .tenants_by_rate
+            .iter()
+            .map(|limiter| limiter.len())
+            .sum();
+        self.keys.len() + self.default_rate_tenants.len() + other_rates
     }
 }
 
@@ -201,10 +225,14 @@ mod tests {
         per_sec: 1000,
         burst: 1000,
     };
+    const DEFAULT_TENANT: ApiRate = ApiRate {
+        per_sec: 100,
+        burst: 200,
+    };
 
     #[test]
     fn a_tenant_is_held_to_its_own_burst_across_keys() {
-        let limiter = ApiRateLimiter::new(GENEROUS);
+        let limiter = ApiRateLimiter::new(GENEROUS, DEFAULT_TENANT);
         let tenant = (
             "acme",
             ApiRate {
@@ -239,10 +267,13 @@ mod tests {
 
     #[test]
     fn a_key_is_held_to_the_key_rate_within_a_generous_tenant() {
-        let limiter = ApiRateLimiter::new(ApiRate {
-            per_sec: 1,
-            burst: 2,
-        });
+        let limiter = ApiRateLimiter::new(
+            ApiRate {
+                per_sec: 1,
+                burst: 2,
+            },
+            DEFAULT_TENANT,
+        );
         assert!(limiter.check(Some(("acme", GENEROUS)), "key-a").is_ok());
         assert!(limiter.check(Some(("acme", GENEROUS)), "key-a").is_ok());
         assert!(limiter.check(Some(("acme", GENEROUS)), "key-a").is_err());
@@ -254,8 +285,46 @@ mod tests {
     }
 
     #[test]
+    fn tenants_at_the_default_rate_are_held_to_it() {
+        let limiter = ApiRateLimiter::new(
+            GENEROUS,
+            ApiRate {
+                per_sec: 1,
+                burst: 2,
+            },
+        );
+        let tenant = Some((
+            "acme",
+            ApiRate {
+                per_sec: 1,
+                burst: 2,
+            },
+        ));
+        assert!(limiter.check(tenant, "key-a").is_ok());
+        assert!(limiter.check(tenant, "key-b").is_ok());
+        assert_eq!(
+            limiter.check(tenant, "key-c").unwrap_err().budget,
+            Budget::Tenant
+        );
+        assert!(
+            limiter
+                .check(
+                    Some((
+                        "other",
+                        ApiRate {
+                            per_sec: 1,
+                            burst: 2
+                        }
+                    )),
+                    "key-d"
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn reports_the_budget_closest_to_running_out() {
-        let limiter = ApiRateLimiter::new(GENEROUS);
+        let limiter = ApiRateLimiter::new(GENEROUS, DEFAULT_TENANT);
         let status = limiter
             .check(
                 Some((
@@ -273,8 +342,50 @@ mod tests {
     }
 
     #[test]
+    fn idle_budgets_are_forgotten_once_they_are_full_again() {
+        // 1,000 per second: a bucket is full again a millisecond after its one request.
+        let limiter = ApiRateLimiter::new(
+            ApiRate {
+                per_sec: 1000,
+                burst: 1,
+            },
+            DEFAULT_TENANT,
+        );
+        limiter
+            .check(
+                Some((
+                    "acme",
+                    ApiRate {
+                        per_sec: 1000,
+                        burst: 1,
+                    },
+                )),
+                "key-a",
+            )
+            .unwrap();
+        assert_eq!(limiter.tracked_budgets(), 2);
+        std::thread::sleep(Duration::from_millis(20));
+        limiter.forget_idle();
+        assert_eq!(limiter.tracked_budgets(), 0);
+        let busy = ApiRateLimiter::new(
+            ApiRate {
+                per_sec: 1,
+                burst: 1000,
+            },
+            DEFAULT_TENANT,
+        );
+        busy.check(None, "key-b").unwrap();
+        busy.forget_idle();
+        assert_eq!(
+            busy.tracked_budgets(),
+            1,
+            "a bucket still refilling is kept"
+        );
+    }
+
+    #[test]
     fn a_changed_tenant_rate_takes_effect() {
-        let limiter = ApiRateLimiter::new(GENEROUS);
+        let limiter = ApiRateLimiter::new(GENEROUS, DEFAULT_TENANT);
         assert!(
             limiter
                 .check(

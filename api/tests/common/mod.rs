@@ -112,6 +112,7 @@ impl TestApp {
             backend,
             AppOptions {
                 key_rate: unlimited,
+                ..AppOptions::default()
             },
         )
         .await
