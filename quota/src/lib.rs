@@ -2,6 +2,7 @@
 //! as the quota issue proceeds, the query-slot arbiter). Pure logic over a clock, so it is fast to
 //! test and to benchmark; the api crate wires it to requests.
 
+pub mod arbiter;
 pub mod rate_limit;
 
 pub use rate_limit::{ApiRateLimiter, Budget, RateLimitStatus, RateLimited};
