@@ -69,6 +69,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::api_keys::router())
         .merge(routes::audit_events::router())
         .merge(routes::quotas::router())
+        .merge(routes::query_slots::router())
         .merge(routes::operations::router())
 }
 

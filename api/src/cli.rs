@@ -83,6 +83,15 @@ pub struct ServeArgs {
     /// API requests each API key may send in a burst above its sustained rate.
     #[arg(long, env = "LOGPLANE_KEY_BURST", default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000))]
     pub key_burst: i64,
+    /// Query slots in the whole cluster (queries running at once, over all tenants).
+    #[arg(long, env = "LOGPLANE_QUERY_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub query_capacity: i64,
+    /// How long a query slot lasts without a renewal, in milliseconds.
+    #[arg(long, env = "LOGPLANE_QUERY_SLOT_LEASE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub query_slot_lease_ms: u64,
+    /// How often a waiting query-slot request checks for a grant made by another replica.
+    #[arg(long, env = "LOGPLANE_QUERY_SLOT_POLL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub query_slot_poll_ms: u64,
     /// JSON file of quota fields (as in `PUT /v1/tenants/{tenant}/quota`) that replace the
     /// built-in defaults for every tenant without its own value.
     #[arg(long, env = "LOGPLANE_QUOTA_DEFAULTS_FILE")]

@@ -42,6 +42,7 @@ const PUBLIC_OPERATIONS: &[&str] = &[
         (name = "api-keys", description = "Platform and tenant API keys"),
         (name = "audit", description = "Audit events"),
         (name = "quotas", description = "Per-tenant quotas and usage"),
+        (name = "query-slots", description = "Cluster-wide query concurrency, for query frontends (tokens of audience `logplane-query`)"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     components(schemas(logplane_model::Problem, logplane_model::FieldError))

@@ -45,6 +45,12 @@ pub enum ApiError {
         detail: String,
         limited: RateLimited,
     },
+    /// A query-slot request the tenant's queue could not take or serve in time.
+    #[error("{detail}")]
+    QueueLimited {
+        detail: String,
+        retry_after_seconds: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// Details go to the log, never to the client.
@@ -68,7 +74,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::QueueLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +95,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
             ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::QueueLimited { .. } => "query-queue-limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -176,6 +185,15 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if let ApiError::QueueLimited {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         if let ApiError::RateLimited { limited, .. } = &self {
             let headers = response.headers_mut();

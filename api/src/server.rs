@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use logplane_store::{SqlStore, Store, StoreOptions};
+use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppOptions};
@@ -18,11 +18,16 @@ use logplane_model::{Quota, QuotaSpec};
 
 pub const BOOTSTRAP_KEY_ENV: &str = "LOGPLANE_BOOTSTRAP_ADMIN_KEY";
 
-pub async fn open_store(args: &StoreArgs, quota_defaults: Quota) -> anyhow::Result<SqlStore> {
+pub async fn open_store(
+    args: &StoreArgs,
+    quota_defaults: Quota,
+    query_slots: QuerySlotSettings,
+) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
         acquire_timeout: args.store_timeout(),
         quota_defaults,
+        query_slots,
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -43,7 +48,7 @@ pub async fn open_store(args: &StoreArgs, quota_defaults: Quota) -> anyhow::Resu
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
-    let store = open_store(&args, Quota::default()).await?;
+    let store = open_store(&args, Quota::default(), QuerySlotSettings::default()).await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
     store.close().await;
     Ok(())
@@ -60,7 +65,12 @@ pub fn print_openapi() -> anyhow::Result<()> {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     logging::init(args.log_format);
     let quota_defaults = read_quota_defaults(args.quota_defaults_file.as_deref())?;
-    let sql_store = open_store(&args.store, quota_defaults).await?;
+    let slot_settings = QuerySlotSettings {
+        capacity: args.query_capacity,
+        lease_ttl: Duration::from_millis(args.query_slot_lease_ms),
+        poll_interval: Duration::from_millis(args.query_slot_poll_ms),
+    };
+    let sql_store = open_store(&args.store, quota_defaults, slot_settings).await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -100,7 +110,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             burst: quota_defaults.api_burst,
         },
     };
-    let router = app::build(store, tokens, options);
+    let router = app::build(store.clone(), tokens, options);
+    spawn_query_slot_reconciler(store, slot_settings.lease_ttl);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -178,4 +189,20 @@ async fn shutdown_signal() {
         () = interrupt => tracing::info!(signal = "SIGINT", "shutting down"),
         () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
     }
+}
+
+/// Expires lapsed query-slot leases and hands their capacity to waiters, even when no acquire
+/// or release happens to do it. Every replica runs it; the store's arbiter lock makes that safe.
+fn spawn_query_slot_reconciler(store: Arc<dyn Store>, lease_ttl: Duration) {
+    let period = (lease_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = store.reconcile_query_slots().await {
+                tracing::warn!(%error, "query-slot reconciliation failed; retrying");
+            }
+        }
+    });
 }

@@ -21,6 +21,14 @@ const PUBLIC: &[&str] = &[
     "metrics_get",
 ];
 
+/// Operations for query frontends: tokens of the management audience are refused there, as
+/// query-frontend tokens are everywhere else.
+const QUERY_AUDIENCE: &[&str] = &[
+    "query_slot_acquire",
+    "query_slot_renew",
+    "query_slot_release",
+];
+
 /// Every operation of the API. Adding a route means adding it here and, if it takes a body or
 /// a new path parameter, a sample below.
 const COVERED: &[&str] = &[
@@ -51,6 +59,9 @@ const COVERED: &[&str] = &[
     "quota_get",
     "quota_put",
     "usage_get",
+    "query_slot_acquire",
+    "query_slot_renew",
+    "query_slot_release",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -62,6 +73,7 @@ fn sample_body(operation: &str) -> Option<Value> {
         "platform_api_key_create" => Some(json!({ "name": "probe-key", "role": "worker" })),
         "api_key_create" => Some(json!({ "name": "probe-key", "role": "viewer" })),
         "token_create" => Some(json!({ "api_key": "not-a-key" })),
+        "query_slot_acquire" => Some(json!({ "max_wait_ms": 0 })),
         _ => None,
     }
 }
@@ -70,11 +82,16 @@ struct Operation {
     id: String,
     method: Method,
     template: String,
+    takes_body: bool,
 }
 
 impl Operation {
     fn is_public(&self) -> bool {
         PUBLIC.contains(&self.id.as_str())
+    }
+
+    fn is_for_query_frontends(&self) -> bool {
+        QUERY_AUDIENCE.contains(&self.id.as_str())
     }
 
     fn targets_a_tenant(&self) -> bool {
@@ -95,6 +112,7 @@ fn operations() -> Vec<Operation> {
                 id: id.to_string(),
                 method,
                 template: template.clone(),
+                takes_body: operation.get("requestBody").is_some(),
             });
         }
     }
@@ -120,6 +138,7 @@ struct Fixture {
     worker_key_id: String,
     worker: String,
     agent: String,
+    query_frontend: String,
 }
 
 async fn plant(app: &TestApp) -> Fixture {
@@ -153,6 +172,9 @@ async fn plant(app: &TestApp) -> Fixture {
         .key_and_token("/v1/api-keys", "worker-1", "worker")
         .await;
     let agent = forge_agent_token(&beta_key);
+    let (_, query_frontend) = app
+        .key_and_token("/v1/api-keys", "frontend-1", "query-frontend")
+        .await;
     Fixture {
         alpha: Alpha {
             key_id,
@@ -163,6 +185,7 @@ async fn plant(app: &TestApp) -> Fixture {
         worker_key_id,
         worker,
         agent,
+        query_frontend,
     }
 }
 
@@ -197,6 +220,7 @@ fn concrete_path(operation: &Operation, fixture: &Fixture) -> String {
         ("{project}", "web"),
         ("{logstore}", "nginx"),
         ("{key}", key.as_str()),
+        ("{slot}", "qs-probe"),
     ] {
         path = path.replace(parameter, value);
     }
@@ -216,7 +240,7 @@ async fn call(
 ) -> common::TestResponse {
     let path = concrete_path(operation, fixture);
     let body = sample_body(&operation.id);
-    if matches!(operation.method, Method::PUT | Method::POST) {
+    if operation.takes_body {
         assert!(
             body.is_some(),
             "{} takes a body: add a sample",
@@ -233,6 +257,7 @@ async fn other_tenants_see_nothing_of_alpha(app: TestApp) {
         let response = call(&app, operation, &fixture, Some(&fixture.beta_admin)).await;
         let expected = match operation.id.as_str() {
             "tenant_list" => StatusCode::OK,
+            _ if operation.is_for_query_frontends() => StatusCode::UNAUTHORIZED,
             _ if operation.targets_a_tenant() => StatusCode::NOT_FOUND,
             _ => StatusCode::FORBIDDEN,
         };
@@ -292,9 +317,14 @@ async fn viewers_cannot_change_anything(app: TestApp) {
         .filter(|o| !o.is_public() && o.method != Method::GET);
     for operation in mutations {
         let response = call(&app, &operation, &fixture, Some(&fixture.alpha.viewer)).await;
+        let expected = if operation.is_for_query_frontends() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
         assert_eq!(
             response.status,
-            StatusCode::FORBIDDEN,
+            expected,
             "alpha's viewer calling {}: {}",
             operation.id,
             response.text()
@@ -321,7 +351,11 @@ async fn every_operation_needs_a_credential_of_its_audience(app: TestApp) {
         );
         assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
         anonymous.problem();
-        for (who, token) in [("worker", &fixture.worker), ("agent", &fixture.agent)] {
+        let mut other_audiences = vec![("worker", &fixture.worker), ("agent", &fixture.agent)];
+        if !operation.is_for_query_frontends() {
+            other_audiences.push(("query frontend", &fixture.query_frontend));
+        }
+        for (who, token) in other_audiences {
             let response = call(&app, operation, &fixture, Some(token)).await;
             assert_eq!(
                 response.status,

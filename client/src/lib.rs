@@ -34,6 +34,7 @@ mod error;
 mod logstores;
 mod operations;
 mod projects;
+mod query_slots;
 mod quotas;
 mod request;
 mod shards;

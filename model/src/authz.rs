@@ -100,6 +100,8 @@ pub enum Access {
     Admin,
     /// Platform operations: tenants themselves, platform keys, quotas, workers.
     Platform,
+    /// Query slots, acquired by query frontends on behalf of any tenant.
+    QuerySlots,
 }
 
 impl Access {
@@ -108,7 +110,7 @@ impl Access {
             Access::Read => Some(1),
             Access::Write => Some(2),
             Access::Admin => Some(3),
-            Access::Platform => None,
+            Access::Platform | Access::QuerySlots => None,
         }
     }
 }
@@ -137,6 +139,13 @@ impl Caller {
     pub fn authorize(&self, tenant: Option<&str>, access: Access) -> Result<(), Denial> {
         if self.role == Role::PlatformAdmin {
             return Ok(());
+        }
+        if access == Access::QuerySlots {
+            return match self.role {
+                Role::QueryFrontend => Ok(()),
+                _ if tenant.is_some() && self.tenant.as_deref() != tenant => Err(Denial::Hidden),
+                _ => Err(Denial::Forbidden),
+            };
         }
         let Some(target) = tenant else {
             return Err(Denial::Forbidden);
@@ -213,6 +222,24 @@ mod tests {
         assert_eq!(
             caller(Role::PlatformAdmin, None).authorize(Some("a"), Access::Admin),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn query_frontends_take_slots_for_any_tenant_and_nothing_else() {
+        let frontend = caller(Role::QueryFrontend, None);
+        assert_eq!(frontend.authorize(Some("a"), Access::QuerySlots), Ok(()));
+        assert_eq!(
+            frontend.authorize(Some("a"), Access::Read),
+            Err(Denial::Hidden)
+        );
+        assert_eq!(
+            caller(Role::Admin, Some("a")).authorize(Some("a"), Access::QuerySlots),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            caller(Role::Admin, Some("b")).authorize(Some("a"), Access::QuerySlots),
+            Err(Denial::Hidden)
         );
     }
 

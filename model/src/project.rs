@@ -5,8 +5,9 @@ use utoipa::ToSchema;
 
 use crate::labels::{Labels, check_labels};
 use crate::meta::ResourceMeta;
+use crate::quota::MAX_QUOTA_VALUE;
 use crate::timestamp::Timestamp;
-use crate::validation::{ValidationErrors, check_text};
+use crate::validation::{ValidationErrors, check_range, check_text};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 
@@ -23,11 +24,22 @@ pub struct ProjectSpec {
     #[serde(default)]
     #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
+    /// Queries of this project running at once, cluster-wide; null for the tenant's limit. The
+    /// tenant's `max_concurrent_queries` applies too, so the lower of the two holds.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_concurrent_queries: Option<i64>,
 }
 
 impl ProjectSpec {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
+        if let Some(limit) = self.max_concurrent_queries {
+            errors.check(
+                "max_concurrent_queries",
+                check_range(limit, 0, MAX_QUOTA_VALUE),
+            );
+        }
         errors.check(
             "description",
             check_text(&self.description, MAX_DESCRIPTION_CHARS),
@@ -43,6 +55,7 @@ pub struct Project {
     pub description: String,
     #[schema(schema_with = crate::labels::labels_schema)]
     pub labels: Labels,
+    pub max_concurrent_queries: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub etag: String,
@@ -54,6 +67,7 @@ impl Project {
             name: meta.name,
             description: spec.description,
             labels: spec.labels,
+            max_concurrent_queries: spec.max_concurrent_queries,
             created_at: meta.created_at,
             updated_at: meta.updated_at,
             etag: meta.etag,
@@ -64,6 +78,7 @@ impl Project {
         ProjectSpec {
             description: self.description.clone(),
             labels: self.labels.clone(),
+            max_concurrent_queries: self.max_concurrent_queries,
         }
     }
 }

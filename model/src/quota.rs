@@ -160,6 +160,8 @@ pub struct TenantUsage {
     pub projects: Vec<ProjectUsage>,
     /// Rates and storage, as reported by workers.
     pub reported: Vec<ReportedUsage>,
+    /// Query slots held and waiting, cluster-wide.
+    pub query_slots: crate::query_slot::QuerySlotUsage,
 }
 
 /// A count quota a create would exceed.

@@ -79,3 +79,16 @@ pub struct KeyIdentity {
     /// The API rate of the key's tenant; `None` for platform keys.
     pub api_rate: Option<ApiRate>,
 }
+
+/// The answer to a query-slot request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotAdmission {
+    Granted(logplane_model::QuerySlot),
+    /// The tenant already has its `max_queued_queries` waiting.
+    QueueFull {
+        queued: i64,
+        limit: i64,
+    },
+    /// No slot came free within the request's `max_wait_ms`.
+    TimedOut,
+}

@@ -19,12 +19,12 @@ use logplane_model::page::PageRequest;
 use logplane_model::quota::TenantUsage;
 use logplane_model::{
     ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
+    ProjectSpec, QuerySlot, QuerySlotRequest, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
-pub use context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome};
+pub use context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission};
 pub use error::{StoreError, StoreResult};
-pub use sql::{Backend, PoolStats, SqlStore, StoreOptions};
+pub use sql::{Backend, PoolStats, QuerySlotSettings, SqlStore, StoreOptions};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -139,6 +139,23 @@ pub trait Store: Send + Sync + 'static {
         precondition: Precondition,
     ) -> StoreResult<PutOutcome<TenantQuota>>;
     async fn get_usage(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantUsage>;
+
+    // Query slots (query frontends, audience logplane-query).
+
+    /// Grants a slot for one query of the tenant's project, waiting up to `max_wait_ms` in the
+    /// tenant's queue; refuses when the queue is full or the wait runs out.
+    async fn acquire_query_slot(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        request: QuerySlotRequest,
+    ) -> StoreResult<SlotAdmission>;
+    /// Extends a granted slot's lease; 404 once it expired, or for another frontend's slot.
+    async fn renew_query_slot(&self, ctx: &Ctx, slot_id: &str) -> StoreResult<QuerySlot>;
+    async fn release_query_slot(&self, ctx: &Ctx, slot_id: &str) -> StoreResult<()>;
+    /// Expires lapsed slots and grants what that frees; run now and then by every replica.
+    async fn reconcile_query_slots(&self) -> StoreResult<usize>;
 
     // API keys.
 

@@ -2,16 +2,20 @@
 //! SQLite through the same test body.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
 use logplane_model::quota::{ApiRate, QuotaExceeded};
 use logplane_model::{
     ApiKeyRequest, AuditResult, Caller, KeyRange, KeyScope, LogstoreMode, LogstoreSpec,
-    ProjectSpec, Quota, QuotaSpec, Role, ShardStatus, TenantSpec,
+    ProjectSpec, QuerySlotRequest, Quota, QuotaSpec, Role, ShardStatus, TenantSpec,
 };
 use logplane_store::testing::TestDatabase;
-use logplane_store::{Backend, Ctx, Precondition, PutOutcome, SqlStore, Store, StoreError};
+use logplane_store::{
+    Backend, Ctx, Precondition, PutOutcome, QuerySlotSettings, SlotAdmission, SqlStore, Store,
+    StoreError, StoreOptions,
+};
 
 /// Instantiates one behaviour for each backend: `mod behaviour { postgres(), sqlite() }`.
 macro_rules! conformance {
@@ -58,6 +62,12 @@ conformance!(
     api_key_quota_counts_the_tenants_keys,
     usage_reports_every_count_against_its_limit,
     key_identity_carries_the_tenants_api_rate,
+    query_slots_never_exceed_the_capacity_or_a_cap,
+    a_released_slot_goes_to_a_waiter,
+    expired_leases_free_their_slots,
+    a_full_queue_refuses_and_a_zero_wait_leaves_no_trace,
+    only_the_acquiring_frontend_renews_or_releases,
+    a_project_cap_below_the_tenants_holds,
 );
 
 async fn run<F, Fut>(backend: Backend, behaviour: F)
@@ -130,6 +140,7 @@ async fn put_then_get_echoes_the_spec_in_order(store: Arc<SqlStore>, _db: TestDa
     let spec = ProjectSpec {
         description: "Web tier".into(),
         labels: labels(&[("zeta", "1"), ("alpha", "2"), ("Mid", "x")]),
+        max_concurrent_queries: None,
     };
     let created = store
         .put_project(
@@ -1443,4 +1454,346 @@ async fn key_identity_carries_the_tenants_api_rate(store: Arc<SqlStore>, _db: Te
         .unwrap()
         .unwrap();
     assert_eq!(platform.api_rate, None, "platform keys have no tenant rate");
+}
+
+fn frontend(key: &str) -> Ctx {
+    Ctx::new(
+        Caller {
+            key_id: key.into(),
+            role: Role::QueryFrontend,
+            tenant: None,
+        },
+        None,
+    )
+}
+
+async fn slot_store(db: &TestDatabase, capacity: i64, lease_ttl: Duration) -> Arc<SqlStore> {
+    let settings = QuerySlotSettings {
+        capacity,
+        lease_ttl,
+        poll_interval: Duration::from_millis(20),
+    };
+    Arc::new(
+        db.open_with(&StoreOptions {
+            query_slots: settings,
+            ..StoreOptions::default()
+        })
+        .await,
+    )
+}
+
+fn slot_request(max_wait_ms: i64) -> QuerySlotRequest {
+    QuerySlotRequest {
+        cost_hint: 1,
+        max_wait_ms,
+    }
+}
+
+async fn query_slots_never_exceed_the_capacity_or_a_cap(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    seed_project(&store, "beta", "web").await;
+    set_quota(
+        &store,
+        "alpha",
+        QuotaSpec {
+            max_concurrent_queries: Some(3),
+            ..Default::default()
+        },
+    )
+    .await;
+    let slots = slot_store(&db, 5, Duration::from_secs(60)).await;
+    let racers = (0..24).map(|i| {
+        let slots = slots.clone();
+        let tenant = if i % 2 == 0 { "alpha" } else { "beta" };
+        tokio::spawn(async move {
+            (
+                tenant,
+                slots
+                    .acquire_query_slot(&frontend("fe"), tenant, "web", slot_request(0))
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let granted = |tenant: &str| {
+        outcomes
+            .iter()
+            .filter(|(t, o)| *t == tenant && matches!(o, SlotAdmission::Granted(_)))
+            .count()
+    };
+    assert!(
+        granted("alpha") <= 3,
+        "alpha's cap holds: {}",
+        granted("alpha")
+    );
+    assert_eq!(
+        granted("alpha") + granted("beta"),
+        5,
+        "the whole capacity is used, and no more"
+    );
+    let usage = store.get_usage(&platform_admin(), "alpha").await.unwrap();
+    assert_eq!(usage.query_slots.held as usize, granted("alpha"));
+    assert_eq!(
+        usage.query_slots.queued, 0,
+        "refused requests left nothing queued"
+    );
+}
+
+async fn a_released_slot_goes_to_a_waiter(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    let slots = slot_store(&db, 1, Duration::from_secs(60)).await;
+    let SlotAdmission::Granted(first) = slots
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap()
+    else {
+        panic!("the only slot is free")
+    };
+    let waiter = {
+        let slots = slots.clone();
+        tokio::spawn(async move {
+            slots
+                .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(20_000))
+                .await
+                .unwrap()
+        })
+    };
+    // The waiter is queued once the tenant's usage shows it; only then is the slot released.
+    while store
+        .get_usage(&platform_admin(), "alpha")
+        .await
+        .unwrap()
+        .query_slots
+        .queued
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    slots
+        .release_query_slot(&frontend("fe"), &first.slot_id)
+        .await
+        .unwrap();
+    let granted = waiter.await.unwrap();
+    assert!(
+        matches!(granted, SlotAdmission::Granted(ref slot) if slot.slot_id != first.slot_id),
+        "{granted:?}"
+    );
+}
+
+async fn expired_leases_free_their_slots(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    let slots = slot_store(&db, 1, Duration::from_millis(200)).await;
+    let SlotAdmission::Granted(crashed) = slots
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap()
+    else {
+        panic!("the only slot is free")
+    };
+    assert_eq!(
+        slots
+            .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+            .await
+            .unwrap(),
+        SlotAdmission::TimedOut
+    );
+    // The holder crashed: it never renews. Once the lease has run out the slot is free again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    slots.reconcile_query_slots().await.unwrap();
+    let next = slots
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap();
+    assert!(matches!(next, SlotAdmission::Granted(_)), "{next:?}");
+    assert!(matches!(
+        slots
+            .renew_query_slot(&frontend("fe"), &crashed.slot_id)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn a_full_queue_refuses_and_a_zero_wait_leaves_no_trace(
+    store: Arc<SqlStore>,
+    db: TestDatabase,
+) {
+    seed_project(&store, "alpha", "web").await;
+    set_quota(
+        &store,
+        "alpha",
+        QuotaSpec {
+            max_queued_queries: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let slots = slot_store(&db, 1, Duration::from_secs(60)).await;
+    slots
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        slots
+            .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+            .await
+            .unwrap(),
+        SlotAdmission::TimedOut
+    );
+    assert_eq!(
+        store
+            .get_usage(&platform_admin(), "alpha")
+            .await
+            .unwrap()
+            .query_slots
+            .queued,
+        0
+    );
+    let waiter = {
+        let slots = slots.clone();
+        tokio::spawn(async move {
+            slots
+                .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(2_000))
+                .await
+                .unwrap()
+        })
+    };
+    while store
+        .get_usage(&platform_admin(), "alpha")
+        .await
+        .unwrap()
+        .query_slots
+        .queued
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = slots
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        SlotAdmission::QueueFull {
+            queued: 1,
+            limit: 1
+        }
+    );
+    assert_eq!(
+        waiter.await.unwrap(),
+        SlotAdmission::TimedOut,
+        "the slot was never released"
+    );
+    assert_eq!(
+        store
+            .get_usage(&platform_admin(), "alpha")
+            .await
+            .unwrap()
+            .query_slots
+            .queued,
+        0,
+        "a timed-out wait leaves nothing queued"
+    );
+}
+
+async fn only_the_acquiring_frontend_renews_or_releases(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    let slots = slot_store(&db, 4, Duration::from_secs(60)).await;
+    let SlotAdmission::Granted(slot) = slots
+        .acquire_query_slot(&frontend("fe-a"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap()
+    else {
+        panic!("a slot is free")
+    };
+    assert!(matches!(
+        slots
+            .renew_query_slot(&frontend("fe-b"), &slot.slot_id)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        slots
+            .release_query_slot(&frontend("fe-b"), &slot.slot_id)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        slots
+            .renew_query_slot(&frontend("fe-a"), &slot.slot_id)
+            .await
+            .unwrap()
+            .slot_id,
+        slot.slot_id
+    );
+    let tenant_admin = tenant_caller("alpha", Role::Admin);
+    assert!(matches!(
+        slots.renew_query_slot(&tenant_admin, &slot.slot_id).await,
+        Err(StoreError::Forbidden(_))
+    ));
+    let acquire_as_admin = slots
+        .acquire_query_slot(&tenant_admin, "alpha", "web", slot_request(0))
+        .await;
+    assert!(
+        matches!(acquire_as_admin, Err(StoreError::Forbidden(_))),
+        "slots are taken by query frontends"
+    );
+    slots
+        .release_query_slot(&frontend("fe-a"), &slot.slot_id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        slots
+            .release_query_slot(&frontend("fe-a"), &slot.slot_id)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let missing = slots
+        .acquire_query_slot(&frontend("fe-a"), "alpha", "ghost", slot_request(0))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+async fn a_project_cap_below_the_tenants_holds(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    let capped = ProjectSpec {
+        max_concurrent_queries: Some(1),
+        ..Default::default()
+    };
+    store
+        .put_project(
+            &platform_admin(),
+            "alpha",
+            "batch",
+            capped,
+            Precondition::None,
+        )
+        .await
+        .unwrap();
+    let slots = slot_store(&db, 8, Duration::from_secs(60)).await;
+    assert!(matches!(
+        slots
+            .acquire_query_slot(&frontend("fe"), "alpha", "batch", slot_request(0))
+            .await
+            .unwrap(),
+        SlotAdmission::Granted(_)
+    ));
+    assert_eq!(
+        slots
+            .acquire_query_slot(&frontend("fe"), "alpha", "batch", slot_request(0))
+            .await
+            .unwrap(),
+        SlotAdmission::TimedOut
+    );
+    assert!(matches!(
+        slots
+            .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+            .await
+            .unwrap(),
+        SlotAdmission::Granted(_)
+    ));
 }

@@ -32,6 +32,9 @@ impl RequestBody for logplane_model::TenantApiKeyRequest {
     const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "tenant", "created_at", "secret"];
 }
 impl RequestBody for logplane_model::TokenRequest {}
+impl RequestBody for logplane_model::QuerySlotRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["slot_id", "lease_ttl_ms"];
+}
 impl RequestBody for logplane_model::QuotaSpec {
     const READ_ONLY_FIELDS: &'static [&'static str] =
         &["effective", "overrides", "updated_at", "etag"];

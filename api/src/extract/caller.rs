@@ -23,39 +23,64 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct OperationId(pub &'static str);
 
-/// An authenticated caller of the management API (audience `logplane-api`).
+/// An authenticated caller of the management API (audience `logplane-api`), within its
+/// API rate budgets.
 pub struct Authenticated(pub Ctx);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone());
-        match authenticate(parts, state, logplane_model::authz::AUDIENCE_API).await {
-            Ok(identity) => {
-                admit(parts, state, &identity)?;
-                Ok(Authenticated(Ctx::new(identity.caller, request_id)))
+        let identity = identify(parts, state, logplane_model::authz::AUDIENCE_API).await?;
+        admit(parts, state, &identity)?;
+        Ok(Authenticated(Ctx::new(identity.caller, request_id(parts))))
+    }
+}
+
+/// An authenticated query frontend (audience `logplane-query`). Its requests are bounded by the
+/// tenants' query queues rather than by the management API's rate budgets.
+pub struct QueryFrontend(pub Ctx);
+
+impl FromRequestParts<AppState> for QueryFrontend {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = identify(parts, state, logplane_model::authz::AUDIENCE_QUERY).await?;
+        Ok(QueryFrontend(Ctx::new(identity.caller, request_id(parts))))
+    }
+}
+
+fn request_id(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<RequestId>().map(|id| id.0.clone())
+}
+
+/// The key behind the request's token for `audience`; a refused credential is audited.
+async fn identify(
+    parts: &Parts,
+    state: &AppState,
+    audience: &str,
+) -> Result<KeyIdentity, ApiError> {
+    match authenticate(parts, state, audience).await {
+        Ok(identity) => Ok(identity),
+        Err(Refusal::Store(error)) => Err(error),
+        Err(Refusal::Credential(reason)) => {
+            let operation = parts
+                .extensions
+                .get::<OperationId>()
+                .map_or("unmatched", |op| op.0);
+            let event = NewAuditEvent {
+                tenant: None,
+                actor: "anonymous".to_string(),
+                action: operation.to_string(),
+                resource: parts.uri.path().chars().take(512).collect(),
+                result: AuditResult::Denied,
+                reason: Some(reason.clone()),
+                request_id: request_id(parts),
+            };
+            if let Err(error) = state.store.record_denied(event).await {
+                tracing::warn!(%error, "could not record a refused credential");
             }
-            Err(Refusal::Store(error)) => Err(error),
-            Err(Refusal::Credential(reason)) => {
-                let operation = parts
-                    .extensions
-                    .get::<OperationId>()
-                    .map_or("unmatched", |op| op.0);
-                let event = NewAuditEvent {
-                    tenant: None,
-                    actor: "anonymous".to_string(),
-                    action: operation.to_string(),
-                    resource: parts.uri.path().chars().take(512).collect(),
-                    result: AuditResult::Denied,
-                    reason: Some(reason.clone()),
-                    request_id,
-                };
-                if let Err(error) = state.store.record_denied(event).await {
-                    tracing::warn!(%error, "could not record a refused credential");
-                }
-                Err(ApiError::Unauthorized(reason))
-            }
+            Err(ApiError::Unauthorized(reason))
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth_token;
 pub mod logstores;
 pub mod operations;
 pub mod projects;
+pub mod query_slots;
 pub mod quotas;
 pub mod shards;
 pub mod tenants;

@@ -15,7 +15,7 @@ use logplane_api::auth::tokens::TokenService;
 use logplane_model::Problem;
 use logplane_model::quota::ApiRate;
 use logplane_store::testing::TestDatabase;
-use logplane_store::{Backend, SqlStore, Store};
+use logplane_store::{Backend, SqlStore, Store, StoreOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -119,8 +119,16 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, options: AppOptions) -> TestApp {
+        Self::start_configured(backend, options, StoreOptions::default()).await
+    }
+
+    pub async fn start_configured(
+        backend: Backend,
+        options: AppOptions,
+        store_options: StoreOptions,
+    ) -> TestApp {
         let database = TestDatabase::create(backend).await;
-        let store = Arc::new(database.open().await);
+        let store = Arc::new(database.open_with(&store_options).await);
         store
             .ensure_bootstrap_key(&hash_secret(BOOTSTRAP_SECRET))
             .await

@@ -7,6 +7,7 @@ mod audit;
 mod credentials;
 mod logstores;
 mod projects;
+mod query_slots;
 mod quotas;
 mod resource;
 mod store_impl;
@@ -78,6 +79,29 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// The quota of every tenant, where a platform admin did not set its own.
     pub quota_defaults: Quota,
+    pub query_slots: QuerySlotSettings,
+}
+
+/// The query-slot arbiter's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuerySlotSettings {
+    /// Slots in the whole cluster.
+    pub capacity: i64,
+    /// How long a granted slot lasts without a renewal.
+    pub lease_ttl: Duration,
+    /// How often a waiting request looks for a grant made by another replica (grants made by
+    /// this replica wake it at once).
+    pub poll_interval: Duration,
+}
+
+impl Default for QuerySlotSettings {
+    fn default() -> Self {
+        Self {
+            capacity: 64,
+            lease_ttl: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
 }
 
 impl Default for StoreOptions {
@@ -86,6 +110,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             quota_defaults: Quota::default(),
+            query_slots: QuerySlotSettings::default(),
         }
     }
 }
@@ -103,6 +128,9 @@ pub struct SqlStore {
     backend: Backend,
     max_connections: u32,
     quota_defaults: Quota,
+    slot_settings: QuerySlotSettings,
+    /// Woken whenever this replica grants query slots, so its waiters look at once.
+    slot_grants: Arc<tokio::sync::Notify>,
     /// SQLite only: writers take turns here, first come first served. Without it they contend
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
@@ -143,6 +171,8 @@ impl SqlStore {
             backend: Backend::Postgres,
             max_connections: options.max_connections,
             quota_defaults: options.quota_defaults,
+            slot_settings: options.query_slots,
+            slot_grants: Arc::new(tokio::sync::Notify::new()),
             write_turn: None,
         })
     }
@@ -178,6 +208,8 @@ impl SqlStore {
             backend: Backend::Sqlite,
             max_connections: options.max_connections,
             quota_defaults: options.quota_defaults,
+            slot_settings: options.query_slots,
+            slot_grants: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }

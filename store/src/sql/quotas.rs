@@ -240,11 +240,13 @@ impl SqlStore {
             reported_at: None,
         })
         .collect();
+        let query_slots = self.slot_usage(&mut conn, tenant, &quota).await?;
         Ok(TenantUsage {
             tenant: tenant.to_string(),
             counts,
             projects,
             reported,
+            query_slots,
         })
     }
 

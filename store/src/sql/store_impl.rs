@@ -6,7 +6,7 @@ use logplane_model::page::PageRequest;
 use logplane_model::quota::TenantUsage;
 use logplane_model::{
     ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
+    ProjectSpec, QuerySlot, QuerySlotRequest, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
 use super::logstores::LogstoreKind;
@@ -14,7 +14,7 @@ use super::projects::ProjectKind;
 use super::tenants::TenantKind;
 use super::{PoolStats, SqlStore};
 use crate::Store;
-use crate::context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome};
+use crate::context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission};
 use crate::error::{StoreError, StoreResult};
 
 #[async_trait]
@@ -198,6 +198,28 @@ impl Store for SqlStore {
 
     async fn get_usage(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantUsage> {
         self.tenant_usage(ctx, tenant).await
+    }
+
+    async fn acquire_query_slot(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        request: QuerySlotRequest,
+    ) -> StoreResult<SlotAdmission> {
+        self.acquire_slot(ctx, tenant, project, request).await
+    }
+
+    async fn renew_query_slot(&self, ctx: &Ctx, slot_id: &str) -> StoreResult<QuerySlot> {
+        self.renew_slot(ctx, slot_id).await
+    }
+
+    async fn release_query_slot(&self, ctx: &Ctx, slot_id: &str) -> StoreResult<()> {
+        self.release_slot(ctx, slot_id).await
+    }
+
+    async fn reconcile_query_slots(&self) -> StoreResult<usize> {
+        self.reconcile_slots().await
     }
 
     async fn create_api_key(

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use logplane_client::{Client, PageOptions, Precondition, StatusCode};
 use logplane_e2e::{LogplaneServer, ServerConfig};
-use logplane_model::{ApiKeyRequest, LogstoreSpec, ProjectSpec, QuotaSpec, Role, TenantSpec};
+use logplane_model::{
+    ApiKeyRequest, LogstoreSpec, ProjectSpec, QuerySlotRequest, QuotaSpec, Role, TenantSpec,
+};
 use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
 
@@ -41,6 +43,9 @@ const CLIENT_OPERATIONS: &[&str] = &[
     "quota_get",
     "quota_put",
     "usage_get",
+    "query_slot_acquire",
+    "query_slot_renew",
+    "query_slot_release",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -65,7 +70,60 @@ async fn every_operation_through_the_client(backend: Backend) {
     paging_and_preconditions(&admin).await;
     keys_audit_and_operations(&server, &admin).await;
     quotas_and_usage(&admin).await;
+    query_slots(&server, &admin).await;
     deletes_go_children_first(&admin).await;
+}
+
+async fn query_slots(server: &LogplaneServer, admin: &Client) {
+    let request = ApiKeyRequest {
+        name: "frontend".into(),
+        role: Role::QueryFrontend,
+    };
+    let key = admin.create_platform_api_key(&request).await.unwrap();
+    let frontend = server.client().with_api_key(&key.secret).await.unwrap();
+    let project = admin
+        .list_all_projects("acme")
+        .await
+        .unwrap()
+        .remove(0)
+        .name;
+    let slot = frontend
+        .acquire_query_slot(
+            "acme",
+            &project,
+            &QuerySlotRequest {
+                cost_hint: 1,
+                max_wait_ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(slot.lease_ttl_ms > 0);
+    assert_eq!(
+        frontend
+            .renew_query_slot(&slot.slot_id)
+            .await
+            .unwrap()
+            .slot_id,
+        slot.slot_id
+    );
+    assert_eq!(admin.get_usage("acme").await.unwrap().query_slots.held, 1);
+    frontend.release_query_slot(&slot.slot_id).await.unwrap();
+    expect_refusal(
+        frontend.release_query_slot(&slot.slot_id).await,
+        StatusCode::NOT_FOUND,
+    );
+    let wrong_audience = admin
+        .acquire_query_slot(
+            "acme",
+            &project,
+            &QuerySlotRequest {
+                cost_hint: 1,
+                max_wait_ms: 0,
+            },
+        )
+        .await;
+    expect_refusal(wrong_audience, StatusCode::UNAUTHORIZED);
 }
 
 async fn quotas_and_usage(admin: &Client) {

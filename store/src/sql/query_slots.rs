@@ -1,0 +1,546 @@
+//! The query-slot arbiter on the store. Its state is rows (`query_slots`, `query_tenant_tags`,
+//! `query_arbiter`), and every decision — enqueue, grant, release, expire, give up — runs in a
+//! transaction that first locks the one `query_arbiter` row. So any number of replicas act as one
+//! arbiter, a grant can never exceed the capacity or a cap, and a replica's failure loses
+//! nothing. The decisions themselves are logplane-quota's pure functions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use logplane_model::authz::{Access, Role};
+use logplane_model::{ProjectSpec, QuerySlot, QuerySlotRequest, QuerySlotUsage, Quota, Timestamp};
+use logplane_quota::arbiter::{Caps, Holdings, Waiting, dispatch, tag_request};
+use sqlx::Row;
+
+use super::quotas::count;
+use super::{Conn, SqlStore, commit, dynamic, retrying};
+use crate::context::{Ctx, SlotAdmission};
+use crate::error::{StoreError, StoreResult};
+
+/// Waiting requests one dispatch considers, in start-tag order; bounds its work however long
+/// the queues are.
+const DISPATCH_WINDOW: i64 = 1000;
+/// A queued row outlives its waiter's deadline by this much, so the waiter, not expiry, is what
+/// normally ends a wait (and can still see a last-moment grant).
+const QUEUED_ROW_GRACE: Duration = Duration::from_secs(5);
+
+fn slot_id() -> String {
+    format!("qs-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What an enqueue did.
+enum Enqueued {
+    Granted(String),
+    Waiting(String),
+    Refused(SlotAdmission),
+}
+
+impl SqlStore {
+    fn lease_ttl_ms(&self) -> i64 {
+        i64::try_from(self.slot_settings.lease_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn granted(&self, id: String) -> SlotAdmission {
+        SlotAdmission::Granted(QuerySlot {
+            slot_id: id,
+            lease_ttl_ms: self.lease_ttl_ms(),
+        })
+    }
+
+    pub(crate) async fn acquire_slot(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        request: QuerySlotRequest,
+    ) -> StoreResult<SlotAdmission> {
+        let path = format!("tenants/{tenant}/projects/{project}/query-slots");
+        self.authorize(
+            ctx,
+            Some(tenant),
+            Access::QuerySlots,
+            "query_slot.acquire",
+            &path,
+        )
+        .await?;
+        request.validate()?;
+        let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        let deadline = tokio::time::Instant::now() + max_wait;
+        let enqueued =
+            retrying(|| self.enqueue_slot(ctx, tenant, project, &request, max_wait)).await?;
+        let id = match enqueued {
+            Enqueued::Granted(id) => return Ok(self.granted(id)),
+            Enqueued::Refused(refusal) => return Ok(refusal),
+            Enqueued::Waiting(id) => id,
+        };
+        let mut abandon = AbandonOnDrop {
+            store: Some(self.clone()),
+            id: id.clone(),
+        };
+        let outcome = self.wait_for_grant(&id, deadline).await;
+        abandon.store = None;
+        outcome
+    }
+
+    /// Tags the request, queues it, and dispatches; with no wait allowed, a request that was not
+    /// granted at once leaves no trace (the transaction is rolled back).
+    async fn enqueue_slot(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        request: &QuerySlotRequest,
+        max_wait: Duration,
+    ) -> StoreResult<Enqueued> {
+        let mut tx = self.begin_write().await?;
+        let virtual_time = self.lock_arbiter(&mut tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM projects WHERE tenant = $1 AND name = $2")
+            .bind(tenant.to_string())
+            .bind(project.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "tenants/{tenant}/projects/{project}"
+            )));
+        }
+        let now = Timestamp::now().unix_micros();
+        expire_slots(&mut tx, now).await?;
+        let quota = self.quota_in_tx(&mut tx, tenant).await?;
+        let queued = count(
+            &mut tx,
+            "query_slots",
+            "tenant = $1 AND state = 'queued'",
+            &[tenant],
+        )
+        .await?;
+        if queued >= quota.max_queued_queries {
+            return Ok(Enqueued::Refused(SlotAdmission::QueueFull {
+                queued,
+                limit: quota.max_queued_queries,
+            }));
+        }
+        let last_finish: Option<i64> =
+            sqlx::query_scalar("SELECT last_finish FROM query_tenant_tags WHERE tenant = $1")
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let tags = tag_request(
+            virtual_time,
+            last_finish,
+            request.cost_hint,
+            quota.query_weight,
+        );
+        sqlx::query(
+            "INSERT INTO query_tenant_tags (tenant, last_finish) VALUES ($1, $2) \
+             ON CONFLICT (tenant) DO UPDATE SET last_finish = excluded.last_finish",
+        )
+        .bind(tenant.to_string())
+        .bind(tags.finish)
+        .execute(&mut *tx)
+        .await?;
+        let id = slot_id();
+        sqlx::query(
+            "INSERT INTO query_slots (id, tenant, project, holder, state, start_tag, enqueued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+        )
+        .bind(id.clone())
+        .bind(tenant.to_string())
+        .bind(project.to_string())
+        .bind(ctx.caller.key_id.clone())
+        .bind(tags.start)
+        .bind(now)
+        .bind(now + micros(max_wait + QUEUED_ROW_GRACE))
+        .execute(&mut *tx)
+        .await?;
+        let granted = self.dispatch_in_tx(&mut tx, virtual_time, now).await?;
+        if granted.contains(&id) {
+            commit(tx).await?;
+            self.slot_grants.notify_waiters();
+            return Ok(Enqueued::Granted(id));
+        }
+        if max_wait.is_zero() {
+            // Dropping the transaction rolls it back: no row, no tag advanced, no grant made.
+            return Ok(Enqueued::Refused(SlotAdmission::TimedOut));
+        }
+        commit(tx).await?;
+        if !granted.is_empty() {
+            self.slot_grants.notify_waiters();
+        }
+        Ok(Enqueued::Waiting(id))
+    }
+
+    /// Waits until the request is granted or its deadline passes. Grants by this replica wake
+    /// it at once; grants by another replica are seen at the next poll.
+    async fn wait_for_grant(
+        &self,
+        id: &str,
+        deadline: tokio::time::Instant,
+    ) -> StoreResult<SlotAdmission> {
+        loop {
+            // Registered before the state is read, so a grant in between is not missed.
+            let woken = self.slot_grants.notified();
+            match self.slot_state(id).await?.as_deref() {
+                Some("granted") => return Ok(self.granted(id.to_string())),
+                None => return Ok(SlotAdmission::TimedOut),
+                _ => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return self.give_up(id).await;
+            }
+            let pause = self.slot_settings.poll_interval.min(deadline - now);
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn slot_state(&self, id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.reader().await?;
+        Ok(
+            sqlx::query_scalar("SELECT state FROM query_slots WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// Ends a wait: removes the request if it is still queued, or keeps a grant that came in
+    /// the meantime.
+    async fn give_up(&self, id: &str) -> StoreResult<SlotAdmission> {
+        retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            self.lock_arbiter(&mut tx).await?;
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM query_slots WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if state.as_deref() == Some("granted") {
+                return Ok(self.granted(id.to_string()));
+            }
+            sqlx::query("DELETE FROM query_slots WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            commit(tx).await?;
+            Ok(SlotAdmission::TimedOut)
+        })
+        .await
+    }
+
+    /// Removes a request or slot whose waiter is gone, and grants what that frees.
+    async fn discard_slot(&self, id: &str) -> StoreResult<()> {
+        let granted = retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let virtual_time = self.lock_arbiter(&mut tx).await?;
+            sqlx::query("DELETE FROM query_slots WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let granted = self
+                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
+                .await?;
+            commit(tx).await?;
+            Ok(granted)
+        })
+        .await?;
+        if !granted.is_empty() {
+            self.slot_grants.notify_waiters();
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn renew_slot(&self, ctx: &Ctx, id: &str) -> StoreResult<QuerySlot> {
+        let path = format!("query-slots/{id}");
+        self.authorize(ctx, None, Access::QuerySlots, "query_slot.renew", &path)
+            .await?;
+        let now = Timestamp::now().unix_micros();
+        let holder = holder_of(ctx);
+        let sql = format!(
+            "UPDATE query_slots SET expires_at = $1 WHERE id = $2 AND state = 'granted' AND expires_at >= $3{}",
+            if holder.is_some() {
+                " AND holder = $4"
+            } else {
+                ""
+            }
+        );
+        let mut query = sqlx::query(dynamic(sql))
+            .bind(now + micros(self.slot_settings.lease_ttl))
+            .bind(id.to_string())
+            .bind(now);
+        if let Some(holder) = holder {
+            query = query.bind(holder);
+        }
+        let mut conn = self.reader().await?;
+        let updated = query.execute(&mut *conn).await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(path));
+        }
+        Ok(QuerySlot {
+            slot_id: id.to_string(),
+            lease_ttl_ms: self.lease_ttl_ms(),
+        })
+    }
+
+    pub(crate) async fn release_slot(&self, ctx: &Ctx, id: &str) -> StoreResult<()> {
+        let path = format!("query-slots/{id}");
+        self.authorize(ctx, None, Access::QuerySlots, "query_slot.release", &path)
+            .await?;
+        let granted = retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let virtual_time = self.lock_arbiter(&mut tx).await?;
+            let holder = holder_of(ctx);
+            let sql = format!(
+                "DELETE FROM query_slots WHERE id = $1{}",
+                if holder.is_some() {
+                    " AND holder = $2"
+                } else {
+                    ""
+                }
+            );
+            let mut query = sqlx::query(dynamic(sql)).bind(id.to_string());
+            if let Some(holder) = holder {
+                query = query.bind(holder);
+            }
+            let deleted = query.execute(&mut *tx).await?;
+            if deleted.rows_affected() == 0 {
+                return Err(StoreError::NotFound(path.clone()));
+            }
+            let granted = self
+                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
+                .await?;
+            commit(tx).await?;
+            Ok(granted)
+        })
+        .await?;
+        if !granted.is_empty() {
+            self.slot_grants.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Expires lapsed leases and abandoned requests and grants what the freed capacity allows.
+    /// Every replica runs it now and then; the arbiter lock makes that safe.
+    pub(crate) async fn reconcile_slots(&self) -> StoreResult<usize> {
+        let granted = retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let virtual_time = self.lock_arbiter(&mut tx).await?;
+            let granted = self
+                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
+                .await?;
+            commit(tx).await?;
+            Ok(granted)
+        })
+        .await?;
+        if !granted.is_empty() {
+            self.slot_grants.notify_waiters();
+        }
+        Ok(granted.len())
+    }
+
+    async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT virtual_time FROM query_arbiter WHERE id = 1{}",
+            self.backend.for_update()
+        );
+        Ok(sqlx::query_scalar(dynamic(sql))
+            .fetch_one(&mut *conn)
+            .await?)
+    }
+
+    /// Grants, in one transaction holding the arbiter lock, what the capacity and caps allow.
+    /// Returns the ids granted.
+    async fn dispatch_in_tx(
+        &self,
+        conn: &mut Conn,
+        virtual_time: i64,
+        now: i64,
+    ) -> StoreResult<BTreeSet<String>> {
+        expire_slots(conn, now).await?;
+        let mut holdings = Holdings::default();
+        let held = sqlx::query(
+            "SELECT tenant, project, COUNT(*) AS held FROM query_slots WHERE state = 'granted' GROUP BY tenant, project",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &held {
+            let (tenant, project): (String, String) =
+                (row.try_get("tenant")?, row.try_get("project")?);
+            let count: i64 = row.try_get("held")?;
+            for _ in 0..count {
+                holdings.add(&tenant, &project);
+            }
+        }
+        if holdings.total >= self.slot_settings.capacity {
+            return Ok(BTreeSet::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, tenant, project, start_tag FROM query_slots WHERE state = 'queued' ORDER BY start_tag LIMIT $1",
+        )
+        .bind(DISPATCH_WINDOW)
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut waiting = Vec::with_capacity(rows.len());
+        for row in &rows {
+            ids.push(row.try_get::<String, _>("id")?);
+            waiting.push(Waiting {
+                tenant: row.try_get("tenant")?,
+                project: row.try_get("project")?,
+                start_tag: row.try_get("start_tag")?,
+            });
+        }
+        let caps = self.load_caps(conn, &waiting).await?;
+        let decided = dispatch(
+            self.slot_settings.capacity,
+            virtual_time,
+            &mut holdings,
+            &waiting,
+            |tenant, project| {
+                caps.get(&(tenant.to_string(), project.to_string()))
+                    .copied()
+                    .unwrap_or(Caps {
+                        tenant: 0,
+                        project: 0,
+                    })
+            },
+        );
+        let lease_end = now + micros(self.slot_settings.lease_ttl);
+        let mut granted = BTreeSet::new();
+        for index in decided.granted {
+            sqlx::query("UPDATE query_slots SET state = 'granted', expires_at = $1 WHERE id = $2")
+                .bind(lease_end)
+                .bind(ids[index].clone())
+                .execute(&mut *conn)
+                .await?;
+            granted.insert(ids[index].clone());
+        }
+        sqlx::query("UPDATE query_arbiter SET virtual_time = $1 WHERE id = 1")
+            .bind(decided.virtual_time)
+            .execute(&mut *conn)
+            .await?;
+        Ok(granted)
+    }
+
+    /// The caps of every tenant and project with a waiting request.
+    async fn load_caps(
+        &self,
+        conn: &mut Conn,
+        waiting: &[Waiting],
+    ) -> StoreResult<HashMap<(String, String), Caps>> {
+        let mut tenant_caps: HashMap<String, i64> = HashMap::new();
+        let mut caps = HashMap::new();
+        for request in waiting {
+            let key = (request.tenant.clone(), request.project.clone());
+            if caps.contains_key(&key) {
+                continue;
+            }
+            let tenant_cap = match tenant_caps.get(&request.tenant) {
+                Some(cap) => *cap,
+                None => {
+                    let cap = self
+                        .quota_in_tx(conn, &request.tenant)
+                        .await?
+                        .max_concurrent_queries;
+                    tenant_caps.insert(request.tenant.clone(), cap);
+                    cap
+                }
+            };
+            let spec: Option<String> =
+                sqlx::query_scalar("SELECT spec FROM projects WHERE tenant = $1 AND name = $2")
+                    .bind(request.tenant.clone())
+                    .bind(request.project.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let project_cap = spec
+                .and_then(|text| serde_json::from_str::<ProjectSpec>(&text).ok())
+                .and_then(|spec| spec.max_concurrent_queries)
+                .unwrap_or(tenant_cap);
+            caps.insert(
+                key,
+                Caps {
+                    tenant: tenant_cap,
+                    project: project_cap,
+                },
+            );
+        }
+        Ok(caps)
+    }
+
+    pub(crate) async fn slot_usage(
+        &self,
+        conn: &mut Conn,
+        tenant: &str,
+        quota: &Quota,
+    ) -> StoreResult<QuerySlotUsage> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS slots FROM query_slots WHERE tenant = $1 AND expires_at >= $2 GROUP BY state",
+        )
+        .bind(tenant.to_string())
+        .bind(Timestamp::now().unix_micros())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut usage = QuerySlotUsage {
+            held: 0,
+            max_concurrent_queries: quota.max_concurrent_queries,
+            queued: 0,
+            max_queued_queries: quota.max_queued_queries,
+        };
+        for row in &rows {
+            let state: String = row.try_get("state")?;
+            let slots: i64 = row.try_get("slots")?;
+            match state.as_str() {
+                "granted" => usage.held = slots,
+                _ => usage.queued = slots,
+            }
+        }
+        Ok(usage)
+    }
+}
+
+async fn expire_slots(conn: &mut Conn, now: i64) -> StoreResult<()> {
+    sqlx::query("DELETE FROM query_slots WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Only the frontend that acquired a slot may renew or release it (platform admins may always):
+/// another frontend's slot answers 404, as another tenant's resource does.
+fn holder_of(ctx: &Ctx) -> Option<String> {
+    (ctx.caller.role != Role::PlatformAdmin).then(|| ctx.caller.key_id.clone())
+}
+
+/// Removes a queued request whose waiter went away (the client disconnected), so it does not
+/// take a slot nobody will use.
+struct AbandonOnDrop {
+    store: Option<SqlStore>,
+    id: String,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let id = std::mem::take(&mut self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = store.discard_slot(&id).await {
+                    tracing::warn!(%error, slot = %id, "could not discard an abandoned query slot; it will expire");
+                }
+            });
+        }
+    }
+}
