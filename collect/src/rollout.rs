@@ -46,8 +46,8 @@ pub struct Rollout {
     pub new_revision: i64,
     /// 0–100.
     pub percent: u8,
-    /// A paused rollout keeps its percentage: agents that have the new revision keep it, no more
-    /// agents get it, until it is resumed or rolled back.
+    /// A paused rollout keeps its percentage and reaches no agent that does not run the new
+    /// revision yet, until it is resumed or rolled back.
     pub paused: bool,
 }
 
@@ -97,19 +97,29 @@ impl Rollout {
     }
 
     /// The revision the agent should run, or `None` when it should not run the config.
-    pub fn revision_for(&self, agent_id: &str, config_name: &str) -> Option<i64> {
-        revision_for_agent(
-            agent_id,
-            config_name,
-            self.previous_revision,
-            self.new_revision,
-            self.percent,
-        )
+    /// `running_revision` is the revision of this config the agent last reported running. A paused
+    /// rollout reaches no agent that does not run the new revision yet — an agent that was offline,
+    /// or joins a group, while the rollout is paused gets the previous one — and takes it from none
+    /// that does.
+    pub fn revision_for(
+        &self,
+        agent_id: &str,
+        config_name: &str,
+        running_revision: Option<i64>,
+    ) -> Option<i64> {
+        let in_rollout = bucket_in_rollout(rollout_bucket(agent_id, config_name), self.percent);
+        if !in_rollout {
+            return self.previous_revision;
+        }
+        if self.paused && running_revision != Some(self.new_revision) {
+            return self.previous_revision;
+        }
+        Some(self.new_revision)
     }
 }
 
 /// The revision an agent should run given a rollout of `new_revision` at `percent` over
-/// `previous_revision`. Pausing does not enter here: a paused rollout holds its percentage.
+/// `previous_revision`, while the rollout is not paused (see [`Rollout::revision_for`]).
 pub fn revision_for_agent(
     agent_id: &str,
     config_name: &str,
@@ -200,6 +210,34 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_rollout_reaches_no_new_agent_and_keeps_those_it_reached() {
+        let running = Rollout::start(Some(1), 2).with_percent(100).unwrap();
+        let paused = running.paused();
+        for agent in 0..50 {
+            let id = format!("agent-{agent}");
+            assert_eq!(running.revision_for(&id, "c", None), Some(2));
+            assert_eq!(
+                paused.revision_for(&id, "c", Some(2)),
+                Some(2),
+                "keeps what it runs"
+            );
+            assert_eq!(
+                paused.revision_for(&id, "c", Some(1)),
+                Some(1),
+                "not reached yet"
+            );
+            assert_eq!(
+                paused.revision_for(&id, "c", None),
+                Some(1),
+                "joined while paused"
+            );
+            assert_eq!(paused.resumed().revision_for(&id, "c", None), Some(2));
+        }
+        let first_revision = Rollout::start(None, 1).with_percent(100).unwrap().paused();
+        assert_eq!(first_revision.revision_for("agent", "c", None), None);
+    }
+
+    #[test]
     fn auto_pause_threshold_is_exact() {
         assert!(!should_auto_pause(0, 0, 10));
         assert!(!should_auto_pause(100, 10, 10));
@@ -215,7 +253,24 @@ mod tests {
             prop_assert!(rollout_bucket(&agent, &config) < BUCKETS);
         }
 
-        /// Raising the percentage never moves an agent back to the previous revision.
+        /// Raising the percentage never moves an agent back to the previous revision, paused or
+        /// not (an agent that runs the new revision keeps it).
+        #[test]
+        fn raising_the_percentage_never_moves_an_agent_back_even_when_paused(
+            agent in "[a-z0-9-]{1,36}",
+            low in 0u8..=100,
+            raise in 0u8..=100,
+            paused in any::<bool>(),
+        ) {
+            let high = low.saturating_add(raise).min(100);
+            let before = Rollout::start(Some(1), 2).with_percent(i64::from(low)).unwrap();
+            let after = Rollout { percent: high, paused, ..before };
+            let first = before.revision_for(&agent, "nginx", Some(1));
+            if first == Some(2) {
+                prop_assert_eq!(after.revision_for(&agent, "nginx", first), Some(2));
+            }
+        }
+
         #[test]
         fn raising_the_percentage_never_moves_an_agent_back(
             agent in "[a-z0-9-]{1,36}",

@@ -129,6 +129,14 @@ mod tests {
         }
 
         #[test]
+        fn group_and_config_names_are_url_safe_and_bounded(name in "\\PC{0,140}") {
+            if MACHINE_GROUP_NAME.is_valid(&name) {
+                prop_assert!(name.len() >= 2 && name.len() <= 128);
+                prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+            }
+        }
+
+        #[test]
         fn names_built_from_the_alphabet_are_accepted(name in "[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]") {
             prop_assert!(LOGSTORE_NAME.is_valid(&name));
         }

@@ -208,4 +208,63 @@ mod tests {
             assert!(parse(text, format).is_err(), "{text} with {format}");
         }
     }
+
+    /// Writes a date in a format, as a log writer would (the inverse of parsing).
+    fn write(items: &[TimeFormatItem], instant: OffsetDateTime) -> String {
+        let mut text = String::new();
+        let offset = instant.offset().whole_minutes();
+        let (sign, offset) = if offset < 0 {
+            ('-', -offset)
+        } else {
+            ('+', offset)
+        };
+        for item in items {
+            match item {
+                TimeFormatItem::Literal(c) => text.push(*c),
+                TimeFormatItem::Year4 => text += &format!("{:04}", instant.year()),
+                TimeFormatItem::Year2 => text += &format!("{:02}", instant.year() % 100),
+                TimeFormatItem::Month2 => text += &format!("{:02}", instant.month() as u8),
+                TimeFormatItem::MonthAbbr => {
+                    text += &instant.month().to_string()[..3];
+                }
+                TimeFormatItem::Day2 => text += &format!("{:02}", instant.day()),
+                TimeFormatItem::DaySpacePadded => text += &format!("{:>2}", instant.day()),
+                TimeFormatItem::Hour24 => text += &format!("{:02}", instant.hour()),
+                TimeFormatItem::Minute => text += &format!("{:02}", instant.minute()),
+                TimeFormatItem::Second => text += &format!("{:02}", instant.second()),
+                TimeFormatItem::Fraction => text += &format!(".{:09}", instant.nanosecond()),
+                TimeFormatItem::OffsetHhmm => {
+                    text += &format!("{sign}{:02}{:02}", offset / 60, offset % 60);
+                }
+                TimeFormatItem::OffsetColonOrZ => {
+                    text += &format!("{sign}{:02}:{:02}", offset / 60, offset % 60);
+                }
+            }
+        }
+        text
+    }
+
+    proptest::proptest! {
+        /// Whatever a log writer writes in a full format, the preview reads back as that instant.
+        #[test]
+        fn reads_back_what_was_written(
+            seconds in 0i64..4_102_444_800,
+            nanos in 0u32..1_000_000_000,
+            offset_quarters in -48i32..=56,
+            format in proptest::sample::select(vec![
+                "%Y-%m-%dT%H:%M:%S.%L%:z",
+                "%d/%b/%Y:%H:%M:%S.%L %z",
+                "[%Y/%m/%e %H:%M:%S.%L] %z",
+            ]),
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset_quarters * 15 * 60).unwrap();
+            let instant = OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+                .replace_nanosecond(nanos).unwrap()
+                .to_offset(offset);
+            let items = parse_time_format(format).unwrap();
+            let parsed = parse_timestamp(&write(&items, instant), &items).unwrap();
+            let parsed = OffsetDateTime::parse(&parsed, &Rfc3339).unwrap();
+            proptest::prop_assert_eq!(parsed, instant);
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::field::{MESSAGE_FIELD, check_field_name};
+use super::field::check_field_name;
 use super::pattern::compile_pattern;
 use super::time_format::parse_time_format;
 use crate::validation::{ValidationErrors, check_range};
@@ -298,6 +298,3 @@ impl Multiline {
         );
     }
 }
-
-/// The field a parser reads: the collected line.
-pub const PARSER_INPUT_FIELD: &str = MESSAGE_FIELD;

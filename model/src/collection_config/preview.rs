@@ -14,8 +14,9 @@ pub const MAX_PREVIEW_LINE_CHARS: usize = 8192;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
-    /// 1 to 200 lines as the source would read them, without line terminators; each at most 8192
-    /// characters.
+    /// 1 to 200 lines as the parser would read them in `message`, without line terminators: a
+    /// file's lines, a container's output without the runtime's prefix, a journal entry's MESSAGE,
+    /// a syslog message without its header. Each at most 8192 characters.
     #[schema(min_items = 1, max_items = 200)]
     pub sample_lines: Vec<String>,
 }

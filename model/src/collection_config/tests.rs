@@ -341,3 +341,55 @@ fn the_response_shows_the_spec_fields_beside_the_revision() {
     assert_eq!(shown["revision"], 3);
     assert_eq!(shown["sources"], json!([{"journald": {"units": []}}]));
 }
+
+#[test]
+fn the_schema_states_the_bounds() {
+    use utoipa::PartialSchema;
+    let schema = serde_json::to_value(CollectionConfigSpec::schema()).unwrap();
+    let text = schema.to_string();
+    assert_eq!(schema["properties"]["sources"]["maxItems"], 16);
+    assert_eq!(schema["properties"]["sources"]["minItems"], 1);
+    assert_eq!(schema["properties"]["processors"]["maxItems"], 32);
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["sources", "destination"]);
+    assert!(text.contains("\"$ref\":\"#/components/schemas/Source\""));
+    let value = |schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+        serde_json::to_value(schema).unwrap()
+    };
+    assert_eq!(
+        value(RegexParser::schema())["properties"]["pattern"]["maxLength"],
+        4096
+    );
+    assert_eq!(
+        value(TimestampRule::schema())["properties"]["field"]["maxLength"],
+        64
+    );
+    assert_eq!(
+        value(Destination::schema())["properties"]["logstore"]["maxLength"],
+        63
+    );
+    assert_eq!(
+        value(SyslogSource::schema())["properties"]["port"]["maximum"],
+        65535
+    );
+    let keep_if = value(KeepIf::schema());
+    assert_eq!(
+        keep_if["properties"]["field"]["pattern"],
+        field::FIELD_NAME_PATTERN
+    );
+    let add = value(AddFields::schema());
+    assert_eq!(add["properties"]["fields"]["maxProperties"], 64);
+    let delimiter = value(DelimiterParser::schema());
+    assert_eq!(delimiter["properties"]["keys"]["maxItems"], 64);
+    let source = serde_json::to_value(Source::schema()).unwrap();
+    assert_eq!(source["oneOf"].as_array().unwrap().len(), 4, "{source}");
+    let file = serde_json::to_value(FileSource::schema()).unwrap();
+    assert_eq!(file["properties"]["include"]["maxItems"], 32);
+    assert_eq!(file["properties"]["include"]["items"]["maxLength"], 1024);
+}
