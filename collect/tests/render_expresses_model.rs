@@ -334,15 +334,20 @@ fn check_vector(name: &str, spec: &CollectionConfigSpec, document: &Value) {
         .map(|remap| unescape(text(&remap["source"])))
         .unwrap_or_default();
     match &spec.parser {
-        Some(Parser::Regex(regex)) => assert!(program.contains(&format!(
-            "parse_regex(string(.message) ?? \"\", r'{}')",
-            regex.pattern
-        ))),
-        Some(Parser::Json(_)) => assert!(program.contains("parse_json(string(.message)")),
-        Some(Parser::Delimiter(delimiter)) => {
-            assert!(program.contains("parse_csv(") || program.contains("split("));
+        Some(Parser::Regex(regex)) => {
+            assert!(program.contains(&format!("parse_regex(.message, r'{}')", regex.pattern)))
+        }
+        Some(Parser::Json(_)) => assert!(program.contains("parse_json(.message)")),
+        Some(Parser::Delimiter(delimiter)) if delimiter.quote.is_some() => {
+            assert!(program.contains("parse_csv(.message, delimiter:"));
             for (position, key) in delimiter.keys.iter().enumerate() {
                 assert!(program.contains(&format!(".{key} = values[{position}]")));
+            }
+        }
+        Some(Parser::Delimiter(delimiter)) => {
+            assert!(program.contains("parse_regex(.message, r'^"));
+            for key in &delimiter.keys {
+                assert!(program.contains(&format!("(?P<{key}>")));
             }
         }
         None => assert!(!program.contains("parse_")),
@@ -350,12 +355,16 @@ fn check_vector(name: &str, spec: &CollectionConfigSpec, document: &Value) {
     if let Some(timestamp) = &spec.timestamp {
         let format = chrono_format(&parse_time_format(&timestamp.format).unwrap());
         assert!(program.contains(&format!(
-            "parse_timestamp(string(.{}) ?? \"\", \"{format}\"",
+            "parse_timestamp(.{}, \"{format}\", timezone: \"UTC\")",
             timestamp.field
         )));
     }
     if let Some(severity) = &spec.severity {
         assert!(program.contains(&format!(".severity = .{}", severity.field)));
+    }
+    check_vrl_error_handling(&program);
+    if let Some(reduce) = transforms.values().find(|t| t["type"] == "reduce") {
+        check_vrl_error_handling(text(&reduce["starts_when"]));
     }
     let mut last_position = 0;
     for (index, processor) in spec.processors.iter().enumerate() {
@@ -378,8 +387,41 @@ fn check_vector(name: &str, spec: &CollectionConfigSpec, document: &Value) {
                 }
             }
             Processor::KeepIf(keep) => {
-                assert!(section.contains(&format!("r'{}') {{ abort }}", keep.matches)))
+                assert!(section.contains(&format!("value = .{}", keep.field)));
+                assert!(section.contains(&format!(
+                    "if !is_object(parse_regex(value, r'{}') ?? null) {{ abort }}",
+                    keep.matches
+                )));
             }
+        }
+    }
+}
+
+/// VRL refuses to compile a program that handles the error of an expression it knows cannot fail,
+/// or that ignores the error of one that can; which expressions can fail depends on what VRL
+/// knows of the sources' types. The renderer only handles errors of calls that fail on some input
+/// whatever the types.
+fn check_vrl_error_handling(program: &str) {
+    const ALWAYS_FALLIBLE: [&str; 4] = [
+        "parse_regex(",
+        "parse_json(",
+        "parse_csv(",
+        "parse_timestamp(",
+    ];
+    for line in program.lines() {
+        if line.contains("??") {
+            assert!(line.contains("is_object(parse_regex("), "coalesced: {line}");
+        }
+        if let Some((_, call)) = line.split_once(", err = ") {
+            assert!(
+                ALWAYS_FALLIBLE
+                    .iter()
+                    .any(|function| call.starts_with(function)),
+                "error captured from a call that may be infallible: {line}"
+            );
+        }
+        for function in ["string(", "to_string(", "string!(", "to_string!("] {
+            assert!(!line.contains(function), "type-dependent call: {line}");
         }
     }
 }

@@ -177,9 +177,43 @@ pub fn escape_char(c: char) -> String {
     }
 }
 
+/// A pattern reading a delimited line without quoting: one named group per key, separated by
+/// the separator, anchored at both ends. `group_opener` is `(?<` (Onigmo) or `(?P<` (Rust, RE2);
+/// `start` and `end` are the dialect's text anchors.
+pub fn delimiter_pattern(
+    separator: char,
+    keys: &[String],
+    group_opener: &str,
+    (start, end): (&str, &str),
+) -> String {
+    let separator = escape_char(separator);
+    let groups: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{group_opener}{key}>[^{separator}]*)"))
+        .collect();
+    format!("{start}{}{end}", groups.join(&separator))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delimiter_patterns_split_like_the_preview() {
+        let keys = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let pattern = delimiter_pattern('|', &keys, "(?P<", ("^", "$"));
+        assert_eq!(pattern, r"^(?P<a>[^\|]*)\|(?P<b>[^\|]*)\|(?P<c>[^\|]*)$");
+        let regex = regex::Regex::new(&pattern).unwrap();
+        let captures = regex.captures("x||z").unwrap();
+        assert_eq!(
+            (&captures["a"], &captures["b"], &captures["c"]),
+            ("x", "", "z")
+        );
+        assert!(!regex.is_match("x|y"), "too few values");
+        assert!(!regex.is_match("x|y|z|w"), "too many values");
+        let tabs = delimiter_pattern('\t', &keys[..1], "(?<", ("\\A", "\\z"));
+        assert_eq!(tabs, r"\A(?<a>[^\t]*)\z");
+    }
 
     #[test]
     fn onigmo_spells_groups_and_anchors_as_ruby_does() {

@@ -11,6 +11,7 @@ use logplane_model::label_selector::LabelOperator;
 use logplane_model::{AgentType, BundleFile};
 use serde_json::{Map, Value, json};
 
+use super::regex_dialect::delimiter_pattern;
 use super::time_layout::chrono_format;
 use super::yaml::{escape_dollars, to_yaml};
 use super::{
@@ -89,7 +90,7 @@ pub fn render(
                 "type": "reduce",
                 "inputs": [end],
                 "group_by": group_by,
-                "starts_when": format!("match(string(.message) ?? \"\", {})", vrl_regex(&multiline.start_pattern)),
+                "starts_when": vrl_matches(".message", &multiline.start_pattern),
                 "expire_after_ms": multiline.flush_timeout_ms,
                 "merge_strategies": {"message": "concat_newline"}
             });
@@ -213,70 +214,34 @@ fn vrl_string(text: &str) -> String {
     literal
 }
 
+/// A VRL condition: the value is a string containing a match of the pattern.
+///
+/// VRL refuses programs that handle errors of expressions it knows cannot fail (`??` after an
+/// infallible call, E651) and programs that ignore errors of fallible ones, and whether `.message`
+/// is known to be a string depends on the sources' schemas. `parse_regex` fails whenever the
+/// pattern does not match, whatever the types, so handling its error is always right.
+fn vrl_matches(path: &str, pattern: &str) -> String {
+    format!(
+        "is_object(parse_regex({path}, {}) ?? null)",
+        vrl_regex(pattern)
+    )
+}
+
 /// The parser, timestamp, severity and processors as one VRL program; empty when there is
-/// nothing to do. A record the parser cannot read passes unparsed, as on every agent type.
+/// nothing to do. A record the parser cannot read passes unparsed, as on every agent type. Every
+/// call whose error is handled fails on some input whatever the types (see [`vrl_matches`]).
 fn vrl_program(spec: &logplane_model::CollectionConfigSpec, problems: &mut Problems) -> String {
     let mut lines: Vec<String> = Vec::new();
     if let Some(parser) = &spec.parser {
         lines.push(format!("# parser: {}", parser.kind()));
-        match parser {
-            Parser::Regex(regex) => {
-                lines.push(format!(
-                    "parsed, err = parse_regex(string(.message) ?? \"\", {})",
-                    vrl_regex(&regex.pattern)
-                ));
-                lines.push("if err == null { . = merge(., parsed) }".to_string());
-            }
-            Parser::Json(_) => {
-                lines.push("parsed, err = parse_json(string(.message) ?? \"\")".to_string());
-                lines.push(
-                    "if err == null && is_object(parsed) { . = merge(., object!(parsed)) }"
-                        .to_string(),
-                );
-            }
-            Parser::Delimiter(delimiter) => {
-                let separator = vrl_string(&delimiter.separator);
-                match delimiter.quote_char() {
-                    None => {
-                        lines.push(format!(
-                            "values = split(string(.message) ?? \"\", {separator})"
-                        ));
-                        lines.push("err = null".to_string());
-                    }
-                    Some('"') => lines.push(format!(
-                        "values, err = parse_csv(string(.message) ?? \"\", delimiter: {separator})"
-                    )),
-                    Some(_) => {
-                        problems.add(
-                            "parser.delimiter.quote",
-                            "a quote character other than '\"'",
-                            "its parse_csv function always quotes with '\"'",
-                        );
-                        lines.push("values = []".to_string());
-                        lines.push("err = null".to_string());
-                    }
-                }
-                let assignments: Vec<String> = delimiter
-                    .keys
-                    .iter()
-                    .enumerate()
-                    .map(|(position, key)| format!("  .{key} = values[{position}]"))
-                    .collect();
-                lines.push(format!(
-                    "if err == null && length(values) == {} {{",
-                    delimiter.keys.len()
-                ));
-                lines.extend(assignments);
-                lines.push("}".to_string());
-            }
-        }
+        vrl_parser(parser, problems, &mut lines);
     }
     if let Some(timestamp) = &spec.timestamp
         && let Ok(items) = parse_time_format(&timestamp.format)
     {
         lines.push("# timestamp".to_string());
         lines.push(format!(
-            "parsed_time, err = parse_timestamp(string(.{}) ?? \"\", {}, timezone: \"UTC\")",
+            "parsed_time, err = parse_timestamp(.{}, {}, timezone: \"UTC\")",
             timestamp.field,
             vrl_string(&chrono_format(&items))
         ));
@@ -302,11 +267,18 @@ fn vrl_program(spec: &logplane_model::CollectionConfigSpec, problems: &mut Probl
                     lines.push(format!("del(.{name})"));
                 }
             }
-            Processor::KeepIf(keep) => lines.push(format!(
-                "if !exists(.{0}) || !match(to_string(.{0}) ?? \"\", {1}) {{ abort }}",
-                keep.field,
-                vrl_regex(&keep.matches)
-            )),
+            Processor::KeepIf(keep) => {
+                // Numbers and booleans match as their JSON text; null, objects and arrays never.
+                lines.push(format!("value = .{}", keep.field));
+                lines.push(
+                    "if is_integer(value) || is_float(value) || is_boolean(value) { value = encode_json(value) }"
+                        .to_string(),
+                );
+                lines.push(format!(
+                    "if !{} {{ abort }}",
+                    vrl_matches("value", &keep.matches)
+                ));
+            }
         }
     }
     if lines.is_empty() {
@@ -315,6 +287,62 @@ fn vrl_program(spec: &logplane_model::CollectionConfigSpec, problems: &mut Probl
     let mut program = lines.join("\n");
     program.push('\n');
     program
+}
+
+fn vrl_parser(parser: &Parser, problems: &mut Problems, lines: &mut Vec<String>) {
+    match parser {
+        Parser::Regex(regex) => {
+            lines.push(format!(
+                "parsed, err = parse_regex(.message, {})",
+                vrl_regex(&regex.pattern)
+            ));
+            lines.push("if err == null { . = merge(., parsed) }".to_string());
+        }
+        Parser::Json(_) => {
+            lines.push("parsed, err = parse_json(.message)".to_string());
+            lines.push(
+                "if err == null && is_object(parsed) { . = merge(., object!(parsed)) }".to_string(),
+            );
+        }
+        Parser::Delimiter(delimiter) => match delimiter.quote_char() {
+            // Unquoted values: a pattern with one group per key says the same as splitting and
+            // counting, in one call.
+            None => {
+                let pattern = delimiter_pattern(
+                    delimiter.separator_char(),
+                    &delimiter.keys,
+                    "(?P<",
+                    ("^", "$"),
+                );
+                lines.push(format!(
+                    "parsed, err = parse_regex(.message, {})",
+                    vrl_regex(&pattern)
+                ));
+                lines.push("if err == null { . = merge(., parsed) }".to_string());
+            }
+            Some(quote) => {
+                if quote != '"' {
+                    problems.add(
+                        "parser.delimiter.quote",
+                        "a quote character other than '\"'",
+                        "its parse_csv function always quotes with '\"'",
+                    );
+                }
+                lines.push(format!(
+                    "values, err = parse_csv(.message, delimiter: {})",
+                    vrl_string(&delimiter.separator)
+                ));
+                lines.push(format!(
+                    "if err == null && length(values) == {} {{",
+                    delimiter.keys.len()
+                ));
+                for (position, key) in delimiter.keys.iter().enumerate() {
+                    lines.push(format!("  .{key} = values[{position}]"));
+                }
+                lines.push("}".to_string());
+            }
+        },
+    }
 }
 
 #[cfg(test)]

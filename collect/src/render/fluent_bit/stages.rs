@@ -5,7 +5,7 @@ use logplane_model::collection_config::{Parser, Processor, parse_time_format};
 use serde_json::{Map, Value, json};
 
 use super::Builder;
-use crate::render::regex_dialect::{escape_char, to_onigmo};
+use crate::render::regex_dialect::{delimiter_pattern, to_onigmo};
 use crate::render::time_layout::fluent_bit_format;
 
 impl Builder<'_> {
@@ -67,7 +67,12 @@ impl Builder<'_> {
                          expression, so set quote to null",
                     );
                 }
-                let pattern = delimiter_regex(delimiter.separator_char(), &delimiter.keys);
+                let pattern = delimiter_pattern(
+                    delimiter.separator_char(),
+                    &delimiter.keys,
+                    "(?<",
+                    ("\\A", "\\z"),
+                );
                 definition.insert("format".into(), json!("regex"));
                 definition.insert("regex".into(), json!(pattern));
             }
@@ -143,33 +148,5 @@ impl Builder<'_> {
             }
         };
         self.filters.push(filter);
-    }
-}
-
-/// A delimited line without quoting, as an Onigmo pattern: one group per key.
-fn delimiter_regex(separator: char, keys: &[String]) -> String {
-    let separator = escape_char(separator);
-    let groups: Vec<String> = keys
-        .iter()
-        .map(|key| format!("(?<{key}>[^{separator}]*)"))
-        .collect();
-    format!("\\A{}\\z", groups.join(&separator))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delimiter_patterns_name_each_key() {
-        let keys = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(
-            delimiter_regex(',', &keys),
-            r"\A(?<a>[^\,]*)\,(?<b>[^\,]*)\z"
-        );
-        assert_eq!(
-            delimiter_regex('\t', &keys),
-            r"\A(?<a>[^\t]*)\t(?<b>[^\t]*)\z"
-        );
     }
 }
