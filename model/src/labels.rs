@@ -41,7 +41,7 @@ pub fn check_labels(field: &str, labels: &Labels, errors: &mut ValidationErrors)
 
 /// Keys follow Kubernetes' rule without the prefix part: letters, digits, `-`, `_`, `.`, `/`,
 /// starting and ending with a letter or digit, so labels map onto Kubernetes resources as they are.
-fn check_label_key(key: &str) -> Result<(), String> {
+pub fn check_label_key(key: &str) -> Result<(), String> {
     let len = key.chars().count();
     if len == 0 || len > MAX_LABEL_KEY_CHARS {
         return Err(format!(

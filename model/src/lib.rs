@@ -2,34 +2,47 @@
 //! and who may do what. Everything here is pure: no I/O, no clocks, so the store, the API and the
 //! client agree on one definition of every rule.
 
+pub mod agent;
 pub mod api_key;
 pub mod audit;
 pub mod authz;
+pub mod collection_config;
 pub mod key_range;
+pub mod label_selector;
 pub mod labels;
 pub mod logstore;
+pub mod machine_group;
 pub mod meta;
 pub mod names;
+pub mod network;
 pub mod page;
 pub mod problem;
 pub mod project;
 pub mod query_slot;
 pub mod quota;
+pub mod schema_util;
 pub mod shard;
 pub mod tenant;
 pub mod timestamp;
 pub mod validation;
 pub mod wire;
 
+pub use agent::{
+    AgentAttributes, AgentSyncRequest, AgentType, BundleConfig, BundleFile, ConfigBundle,
+    KubernetesAttributes, SyncState, SyncStatus,
+};
 pub use api_key::{
     ApiKey, ApiKeyCreated, ApiKeyRequest, KeyScope, PlatformApiKeyRequest, PlatformKeyRole,
     TenantApiKeyRequest, TenantKeyRole,
 };
 pub use audit::{AuditEvent, AuditResult};
 pub use authz::{Access, Caller, Role};
+pub use collection_config::{CollectionConfig, CollectionConfigRevision, CollectionConfigSpec};
 pub use key_range::KeyRange;
+pub use label_selector::{LabelExpression, LabelOperator, LabelSelector};
 pub use labels::Labels;
 pub use logstore::{AutoSplit, Logstore, LogstoreMode, LogstoreSpec, Telemetry};
+pub use machine_group::{AgentSelector, MachineGroup, MachineGroupSpec};
 pub use meta::{META_FIELDS, ResourceMeta};
 pub use page::Page;
 pub use problem::{FieldError, Problem};

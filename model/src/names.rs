@@ -24,6 +24,14 @@ pub const LOGSTORE_NAME: NameRule = NameRule {
     inner_chars: &['-', '_'],
 };
 pub const API_KEY_NAME: NameRule = LOGSTORE_NAME;
+/// Machine groups and collection configs: 2–128 characters of `[a-z0-9_-]`. They are longer than
+/// logstore names because teams often encode environment, region and role in them.
+pub const MACHINE_GROUP_NAME: NameRule = NameRule {
+    min_len: 2,
+    max_len: 128,
+    inner_chars: &['-', '_'],
+};
+pub const COLLECTION_CONFIG_NAME: NameRule = MACHINE_GROUP_NAME;
 
 impl NameRule {
     pub fn check(&self, name: &str) -> Result<(), String> {
@@ -97,11 +105,33 @@ mod tests {
         assert!(!LOGSTORE_NAME.is_valid("access_"));
     }
 
+    #[test]
+    fn machine_group_and_config_names_are_two_to_128_characters() {
+        for good in ["ab", "web_01-eu", &"a".repeat(128)] {
+            assert!(MACHINE_GROUP_NAME.is_valid(good), "{good} should be valid");
+            assert!(
+                COLLECTION_CONFIG_NAME.is_valid(good),
+                "{good} should be valid"
+            );
+        }
+        for bad in ["a", &"a".repeat(129), "Web", "web.01", "-web", "web_"] {
+            assert!(!MACHINE_GROUP_NAME.is_valid(bad), "{bad} should be invalid");
+        }
+    }
+
     proptest! {
         #[test]
         fn every_accepted_name_is_url_safe_and_bounded(name in "\\PC{0,70}") {
             if LOGSTORE_NAME.is_valid(&name) {
                 prop_assert!(name.len() >= 3 && name.len() <= 63);
+                prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+            }
+        }
+
+        #[test]
+        fn group_and_config_names_are_url_safe_and_bounded(name in "\\PC{0,140}") {
+            if MACHINE_GROUP_NAME.is_valid(&name) {
+                prop_assert!(name.len() >= 2 && name.len() <= 128);
                 prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
             }
         }
