@@ -68,6 +68,7 @@ conformance!(
     a_full_queue_refuses_and_a_zero_wait_leaves_no_trace,
     only_the_acquiring_frontend_renews_or_releases,
     a_project_cap_below_the_tenants_holds,
+    replicas_sharing_a_database_act_as_one_arbiter,
 );
 
 async fn run<F, Fut>(backend: Backend, behaviour: F)
@@ -1796,4 +1797,46 @@ async fn a_project_cap_below_the_tenants_holds(store: Arc<SqlStore>, db: TestDat
             .unwrap(),
         SlotAdmission::Granted(_)
     ));
+}
+
+async fn replicas_sharing_a_database_act_as_one_arbiter(store: Arc<SqlStore>, db: TestDatabase) {
+    seed_project(&store, "alpha", "web").await;
+    // Three stores with pools of their own on one database, as three server replicas would be.
+    let replicas = [
+        slot_store(&db, 3, Duration::from_secs(60)).await,
+        slot_store(&db, 3, Duration::from_secs(60)).await,
+        slot_store(&db, 3, Duration::from_secs(60)).await,
+    ];
+    let racers = (0..30).map(|i| {
+        let replica = replicas[i % 3].clone();
+        tokio::spawn(async move {
+            replica
+                .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let granted: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            SlotAdmission::Granted(slot) => Some(slot.slot_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(granted.len(), 3, "the capacity holds across replicas");
+    // A slot granted by one replica is released through another, and a third can then grant it.
+    replicas[1]
+        .release_query_slot(&frontend("fe"), &granted[0])
+        .await
+        .unwrap();
+    let next = replicas[2]
+        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
+        .await
+        .unwrap();
+    assert!(matches!(next, SlotAdmission::Granted(_)), "{next:?}");
 }
