@@ -161,6 +161,8 @@ struct Target {
     project_uri: Uri,
     host: HeaderValue,
     authorization: HeaderValue,
+    /// A query frontend's token; the baseline has none.
+    frontend_authorization: Option<HeaderValue>,
 }
 
 struct RunningServers {
@@ -186,12 +188,8 @@ async fn start_servers() -> anyhow::Result<RunningServers> {
     let baseline_address = serve_on_loopback(baseline_router(canned)).await?;
     let targets = vec![
         Arc::new(Target::new("baseline", baseline_address, &sqlite.token)?),
-        Arc::new(Target::new("SQLite", sqlite.address, &sqlite.token)?),
-        Arc::new(Target::new(
-            "PostgreSQL",
-            postgres.address,
-            &postgres.token,
-        )?),
+        Arc::new(Target::logplane("SQLite", &sqlite)?),
+        Arc::new(Target::logplane("PostgreSQL", &postgres)?),
     ];
     Ok(RunningServers {
         targets,
@@ -207,7 +205,40 @@ impl Target {
             project_uri: project_path().parse()?,
             host: HeaderValue::from_str(&address.to_string())?,
             authorization: HeaderValue::from_str(&format!("Bearer {token}"))?,
+            frontend_authorization: None,
         })
+    }
+
+    fn logplane(name: &'static str, server: &LogplaneServer) -> anyhow::Result<Self> {
+        let mut target = Self::new(name, server.address, &server.token)?;
+        target.frontend_authorization = Some(HeaderValue::from_str(&format!(
+            "Bearer {}",
+            server.frontend_token
+        ))?);
+        Ok(target)
+    }
+
+    /// A query frontend's request; `json` when it carries a JSON body.
+    fn slot_request(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Full<Bytes>,
+        json: bool,
+    ) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(HOST, self.host.clone());
+        if let Some(authorization) = &self.frontend_authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
+        if json {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+        }
+        builder
+            .body(body)
+            .expect("a request built from valid parts")
     }
 
     fn request(&self, workload: Workload) -> Request<Full<Bytes>> {
@@ -225,6 +256,9 @@ impl Target {
                 .method(Method::PUT)
                 .header(CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from_static(UNCHANGED_BODY.as_bytes()))),
+            Workload::QuerySlotPair => {
+                unreachable!("slot pairs are two requests; see exchange_slot_pair")
+            }
         };
         request.expect("a request built from constant, valid parts")
     }
@@ -251,6 +285,7 @@ async fn serve_on_loopback(router: Router) -> anyhow::Result<SocketAddr> {
 struct LogplaneServer {
     address: SocketAddr,
     token: String,
+    frontend_token: String,
     store: SqlStore,
     database: TestDatabase,
 }
@@ -280,9 +315,11 @@ impl LogplaneServer {
         let address = serve_on_loopback(router).await?;
         let token = exchange_api_key(address, &admin_secret).await?;
         create_tenant_and_project(address, &token).await?;
+        let frontend_token = create_query_frontend(address, &token).await?;
         Ok(Self {
             address,
             token,
+            frontend_token,
             store,
             database,
         })
@@ -297,6 +334,64 @@ async fn exchange_api_key(address: SocketAddr, secret: &str) -> anyhow::Result<S
     answer.expect_status(StatusCode::OK, "token exchange")?;
     let token: TokenResponse = serde_json::from_slice(&answer.body)?;
     Ok(token.access_token)
+}
+
+/// A query-frontend key and its token, and a tenant quota roomy enough that every connection
+/// holds a slot at once (the pairs measure the arbiter's path, not waiting).
+async fn create_query_frontend(address: SocketAddr, token: &str) -> anyhow::Result<String> {
+    let quota = br#"{"max_concurrent_queries":1000,"max_queued_queries":1000}"#.to_vec();
+    call(
+        address,
+        Method::PUT,
+        &format!("/v1/tenants/{TENANT}/quota"),
+        Some(token),
+        Some(quota),
+    )
+    .await?
+    .expect_status(StatusCode::OK, "quota")?;
+    let key = br#"{"name":"bench-frontend","role":"query-frontend"}"#.to_vec();
+    let created = call(
+        address,
+        Method::POST,
+        "/v1/api-keys",
+        Some(token),
+        Some(key),
+    )
+    .await?;
+    created.expect_status(StatusCode::CREATED, "query-frontend key")?;
+    let secret: serde_json::Value = serde_json::from_slice(&created.body)?;
+    let secret = secret["secret"].as_str().context("a key secret")?;
+    exchange_api_key(address, secret).await
+}
+
+fn slots_path() -> String {
+    format!("/v1/tenants/{TENANT}/projects/{PROJECT}/query-slots")
+}
+
+/// Acquires a slot and releases it; the pair's latency is one answer. A failure of either
+/// request is the answer's status.
+async fn exchange_slot_pair(
+    sender: &mut SendRequest<Full<Bytes>>,
+    target: &Target,
+) -> anyhow::Result<(StatusCode, HeaderMap, Bytes)> {
+    let body = Full::new(Bytes::from_static(br#"{"max_wait_ms":1000}"#));
+    let acquired = exchange(
+        sender,
+        target.slot_request(Method::POST, &slots_path(), body, true),
+    )
+    .await?;
+    if acquired.0 != StatusCode::CREATED {
+        return Ok(acquired);
+    }
+    let slot: serde_json::Value = serde_json::from_slice(&acquired.2)?;
+    let id = slot["slot_id"].as_str().context("a slot id")?;
+    let release = target.slot_request(
+        Method::DELETE,
+        &format!("/v1/query-slots/{id}"),
+        Full::default(),
+        false,
+    );
+    exchange(sender, release).await
 }
 
 async fn create_tenant_and_project(address: SocketAddr, token: &str) -> anyhow::Result<()> {
@@ -387,6 +482,9 @@ enum Workload {
     Put,
     /// A write of the body already stored, which the store answers without writing.
     UnchangedPut,
+    /// A query frontend acquiring a query slot and releasing it: two requests, each a
+    /// transaction on the arbiter's lock row.
+    QuerySlotPair,
 }
 
 impl Workload {
@@ -395,6 +493,7 @@ impl Workload {
             Workload::Get => "GET",
             Workload::Put => "PUT",
             Workload::UnchangedPut => "PUT (no-op)",
+            Workload::QuerySlotPair => "query slot acquire + release",
         }
     }
 
@@ -403,6 +502,8 @@ impl Workload {
         match self {
             Workload::Get => Workload::Get,
             Workload::Put | Workload::UnchangedPut => Workload::Put,
+            // No baseline: the HTTP stack has no arbiter to compare with.
+            Workload::QuerySlotPair => Workload::QuerySlotPair,
         }
     }
 }
@@ -608,7 +709,11 @@ async fn drive_connection(
             sender = reconnect(target.address, counted, &mut tally).await;
             continue;
         };
-        match exchange(open, target.request(workload)).await {
+        let answer = match workload {
+            Workload::QuerySlotPair => exchange_slot_pair(open, &target).await,
+            _ => exchange(open, target.request(workload)).await,
+        };
+        match answer {
             Ok((status, _, body)) if counted => {
                 tally.record_answer(status, &body, started.elapsed());
             }
@@ -700,10 +805,18 @@ async fn measure_every_scenario(
     targets: &[Arc<Target>],
 ) -> anyhow::Result<Vec<ScenarioRow>> {
     let mut rows = Vec::new();
-    for workload in [Workload::Get, Workload::Put, Workload::UnchangedPut] {
+    for workload in [
+        Workload::Get,
+        Workload::Put,
+        Workload::UnchangedPut,
+        Workload::QuerySlotPair,
+    ] {
         for (server_rank, target) in targets.iter().enumerate() {
-            // The baseline has nothing to leave unchanged: its PUT row is the ceiling for both.
-            if target.name == "baseline" && workload == Workload::UnchangedPut {
+            // The baseline has nothing to leave unchanged (its PUT row is the ceiling for both)
+            // and no arbiter.
+            if target.name == "baseline"
+                && matches!(workload, Workload::UnchangedPut | Workload::QuerySlotPair)
+            {
                 continue;
             }
             let row = run_scenario(config, target, workload, server_rank).await?;
@@ -738,7 +851,10 @@ connections, each sending its next request as soon as it has read the last answe
 warm-up and then a measured interval. A logplane `GET` verifies the bearer token, looks its key
 up in the store and reads the project; a `PUT` writes a new revision of the project (every body
 is different) and its audit event in one transaction; a no-op `PUT` sends the stored body again,
-which the store answers without writing. Every connection writes the same project, so the `PUT`
+which the store answers without writing; a query slot pair is a query frontend acquiring a slot
+(`POST …/query-slots`, never waiting: the tenant's caps are set out of reach) and releasing it
+(`DELETE /v1/query-slots/{id}`), two transactions on the arbiter's one lock row, counted as one
+answer (so pairs per second). Every connection writes the same project, so the `PUT`
 rows measure one hot row: writes queue on its row lock (PostgreSQL) or on the database's single
 write lock (SQLite). Request logging is on, written to a sink. Latency runs from sending a
 request to having read its whole answer. Rows are measured workload by workload (every `GET`,
@@ -761,7 +877,8 @@ fn render_section(config: &BenchConfig, load_before: &str, rows: &[ScenarioRow])
         load_before,
         &[("load", load), ("errors", error_summary(rows))],
     );
-    let mut text = String::from("## HTTP throughput: GET and PUT of a project\n\n");
+    let mut text =
+        String::from("## HTTP throughput: GET and PUT of a project, query slot pairs\n\n");
     text.push_str(&conditions);
     text.push('\n');
     text.push_str(&render_table(rows));
