@@ -175,20 +175,7 @@ async fn bad_requests_name_the_field(backend: Backend) {
     }
 }
 
-macro_rules! on_both {
-    ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() { super::$test(logplane_store::Backend::Postgres).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() { super::$test(logplane_store::Backend::Sqlite).await }
-            }
-        )*
-    };
-}
-
-on_both!(
+with_each_backend!(
     a_slot_is_acquired_renewed_and_released,
     a_full_cluster_answers_429_with_retry_after,
     slots_belong_to_their_frontend,

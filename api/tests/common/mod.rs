@@ -42,6 +42,26 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Instantiates test bodies `async fn name(backend: Backend)` for each backend, for tests that
+/// start their app their own way.
+#[macro_export]
+macro_rules! with_each_backend {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$test(logplane_store::Backend::Postgres).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$test(logplane_store::Backend::Sqlite).await;
+                }
+            }
+        )*
+    };
+}
+
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<SqlStore>,

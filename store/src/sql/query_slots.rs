@@ -237,24 +237,34 @@ impl SqlStore {
 
     /// Removes a request or slot whose waiter is gone, and grants what that frees.
     async fn discard_slot(&self, id: &str) -> StoreResult<()> {
-        let granted = retrying(|| async {
+        self.remove_and_dispatch(Some((id, None))).await.map(|_| ())
+    }
+
+    /// One arbiter step outside an acquire: removes the slot `(id, holder)` if given (answering
+    /// whether it existed), expires what lapsed, grants what the freed capacity allows, and wakes
+    /// this replica's waiters when something was granted.
+    async fn remove_and_dispatch(
+        &self,
+        slot: Option<(&str, Option<&str>)>,
+    ) -> StoreResult<(bool, usize)> {
+        let (removed, granted) = retrying(|| async {
             let mut tx = self.begin_write().await?;
             let virtual_time = self.lock_arbiter(&mut tx).await?;
-            sqlx::query("DELETE FROM query_slots WHERE id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let removed = match slot {
+                Some((id, holder)) => delete_slot(&mut tx, id, holder).await?,
+                None => false,
+            };
             let granted = self
                 .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
                 .await?;
             commit(tx).await?;
-            Ok(granted)
+            Ok((removed, granted))
         })
         .await?;
         if !granted.is_empty() {
             self.slot_grants.notify_waiters();
         }
-        Ok(())
+        Ok((removed, granted.len()))
     }
 
     pub(crate) async fn renew_slot(&self, ctx: &Ctx, id: &str) -> StoreResult<QuerySlot> {
@@ -293,35 +303,12 @@ impl SqlStore {
         let path = format!("query-slots/{id}");
         self.authorize(ctx, None, Access::QuerySlots, "query_slot.release", &path)
             .await?;
-        let granted = retrying(|| async {
-            let mut tx = self.begin_write().await?;
-            let virtual_time = self.lock_arbiter(&mut tx).await?;
-            let holder = holder_of(ctx);
-            let sql = format!(
-                "DELETE FROM query_slots WHERE id = $1{}",
-                if holder.is_some() {
-                    " AND holder = $2"
-                } else {
-                    ""
-                }
-            );
-            let mut query = sqlx::query(dynamic(sql)).bind(id.to_string());
-            if let Some(holder) = holder {
-                query = query.bind(holder);
-            }
-            let deleted = query.execute(&mut *tx).await?;
-            if deleted.rows_affected() == 0 {
-                return Err(StoreError::NotFound(path.clone()));
-            }
-            let granted = self
-                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
-                .await?;
-            commit(tx).await?;
-            Ok(granted)
-        })
-        .await?;
-        if !granted.is_empty() {
-            self.slot_grants.notify_waiters();
+        let holder = holder_of(ctx);
+        let (removed, _) = self
+            .remove_and_dispatch(Some((id, holder.as_deref())))
+            .await?;
+        if !removed {
+            return Err(StoreError::NotFound(path));
         }
         Ok(())
     }
@@ -329,20 +316,9 @@ impl SqlStore {
     /// Expires lapsed leases and abandoned requests and grants what the freed capacity allows.
     /// Every replica runs it now and then; the arbiter lock makes that safe.
     pub(crate) async fn reconcile_slots(&self) -> StoreResult<usize> {
-        let granted = retrying(|| async {
-            let mut tx = self.begin_write().await?;
-            let virtual_time = self.lock_arbiter(&mut tx).await?;
-            let granted = self
-                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
-                .await?;
-            commit(tx).await?;
-            Ok(granted)
-        })
-        .await?;
-        if !granted.is_empty() {
-            self.slot_grants.notify_waiters();
-        }
-        Ok(granted.len())
+        self.remove_and_dispatch(None)
+            .await
+            .map(|(_, granted)| granted)
     }
 
     async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
@@ -506,6 +482,23 @@ impl SqlStore {
         }
         Ok(usage)
     }
+}
+
+/// Deletes a slot or queued request, of `holder` only when one is given.
+async fn delete_slot(conn: &mut Conn, id: &str, holder: Option<&str>) -> StoreResult<bool> {
+    let sql = format!(
+        "DELETE FROM query_slots WHERE id = $1{}",
+        if holder.is_some() {
+            " AND holder = $2"
+        } else {
+            ""
+        }
+    );
+    let mut query = sqlx::query(dynamic(sql)).bind(id.to_string());
+    if let Some(holder) = holder {
+        query = query.bind(holder.to_string());
+    }
+    Ok(query.execute(&mut *conn).await?.rows_affected() > 0)
 }
 
 async fn expire_slots(conn: &mut Conn, now: i64) -> StoreResult<()> {
