@@ -155,6 +155,10 @@ impl From<StoreError> for ApiError {
                     "the store is unreachable; nothing was changed, retry later".to_string()
                 })
             }
+            StoreError::Fenced(reason) => {
+                tracing::warn!(%reason, "a leader-only write was fenced");
+                ApiError::Unavailable("this replica is no longer the leader; retry".to_string())
+            }
             StoreError::Transient(reason) | StoreError::Internal(reason) => {
                 ApiError::Internal(reason)
             }

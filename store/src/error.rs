@@ -31,6 +31,10 @@ pub enum StoreError {
         reason: String,
         may_have_committed: bool,
     },
+    /// A leader-only write by a replica that is no longer leader under the epoch it was elected
+    /// with. Nothing was written; the replica must stop acting as leader.
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// A conflict with a concurrent transaction that a retry resolves; never leaves the store.
     #[error("transient conflict: {0}")]
     Transient(String),

@@ -24,7 +24,9 @@ use logplane_model::{
 
 pub use context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission};
 pub use error::{StoreError, StoreResult};
-pub use sql::{Backend, PoolStats, QuerySlotSettings, SqlStore, StoreOptions};
+pub use sql::{
+    Backend, Leadership, LeaseState, PoolStats, QuerySlotSettings, SqlStore, StoreOptions,
+};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -69,6 +69,7 @@ conformance!(
     only_the_acquiring_frontend_renews_or_releases,
     a_project_cap_below_the_tenants_holds,
     replicas_sharing_a_database_act_as_one_arbiter,
+    one_leader_at_a_time_and_a_takeover_fences_the_old_one,
 );
 
 async fn run<F, Fut>(backend: Backend, behaviour: F)
@@ -1839,4 +1840,69 @@ async fn replicas_sharing_a_database_act_as_one_arbiter(store: Arc<SqlStore>, db
         .await
         .unwrap();
     assert!(matches!(next, SlotAdmission::Granted(_)), "{next:?}");
+}
+
+async fn one_leader_at_a_time_and_a_takeover_fences_the_old_one(
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+) {
+    let ttl = Duration::from_millis(300);
+    let first = store
+        .try_lead("scheduler", "replica-a", ttl)
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    assert_eq!(first.epoch, 1);
+    assert_eq!(
+        store.try_lead("scheduler", "replica-b", ttl).await.unwrap(),
+        None,
+        "held and unexpired"
+    );
+    let renewed = store
+        .renew_lead(&first, ttl)
+        .await
+        .unwrap()
+        .expect("the holder renews");
+    assert_eq!(renewed.epoch, 1);
+    assert!(renewed.expires_at >= first.expires_at);
+    store.verify_leadership(&renewed).await.unwrap();
+    // replica-a pauses past its lease; replica-b takes over under a new epoch.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = store
+        .try_lead("scheduler", "replica-b", ttl)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken");
+    assert_eq!(second.epoch, 2);
+    assert!(
+        matches!(
+            store.verify_leadership(&renewed).await,
+            Err(StoreError::Fenced(_))
+        ),
+        "the old leader is fenced"
+    );
+    assert_eq!(
+        store.renew_lead(&renewed, ttl).await.unwrap(),
+        None,
+        "and cannot renew"
+    );
+    let state = store.lease_state("scheduler").await.unwrap().unwrap();
+    assert_eq!(
+        (state.holder.as_str(), state.epoch, state.expired),
+        ("replica-b", 2, false)
+    );
+    store.resign_lead(&second).await.unwrap();
+    let third = store
+        .try_lead("scheduler", "replica-a", ttl)
+        .await
+        .unwrap()
+        .expect("a resigned lease is free");
+    assert_eq!(
+        third.epoch, 3,
+        "epochs only grow, so no earlier leader can pass the fence"
+    );
+    assert!(matches!(
+        store.verify_leadership(&first).await,
+        Err(StoreError::Fenced(_))
+    ));
 }

@@ -5,6 +5,8 @@
 mod api_keys;
 mod audit;
 mod credentials;
+mod leases;
+pub use leases::{Leadership, LeaseState};
 mod logstores;
 mod projects;
 mod query_slots;
@@ -59,6 +61,15 @@ impl Backend {
         match self {
             Backend::Postgres => "BEGIN",
             Backend::Sqlite => "BEGIN IMMEDIATE",
+        }
+    }
+
+    /// An SQL expression for the database's clock, in microseconds since the Unix epoch. Leases
+    /// are judged by this one clock, so replicas whose clocks disagree still agree on who leads.
+    pub(crate) fn now_micros_sql(self) -> &'static str {
+        match self {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
         }
     }
 
