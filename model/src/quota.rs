@@ -11,98 +11,278 @@ use crate::validation::{ValidationErrors, check_range};
 /// Upper bound of every count and rate field, so arithmetic on them never overflows.
 pub const MAX_QUOTA_VALUE: i64 = 1 << 50;
 
-/// Declares the quota fields once: the effective quota, the written overrides and the names,
-/// all in the same order. A field list written three times by hand drifts.
-macro_rules! quota_fields {
-    ($($(#[doc = $doc:literal])* $name:ident: $default:expr, $min:expr;)*) => {
-        /// A tenant's effective quota: every field has a value.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        pub struct Quota {
-            $($(#[doc = $doc])* pub $name: i64,)*
-        }
-
-        impl Default for Quota {
-            /// Defaults modelled on Alibaba Cloud SLS's.
-            fn default() -> Self {
-                Self { $($name: $default,)* }
-            }
-        }
-
-        /// The body of `PUT /v1/tenants/{tenant}/quota`: the fields set for this tenant. An
-        /// omitted field follows the server's default.
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        #[serde(deny_unknown_fields)]
-        pub struct QuotaSpec {
-            $(
-                $(#[doc = $doc])*
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                #[schema(minimum = $min, maximum = 1125899906842624_i64)]
-                pub $name: Option<i64>,
-            )*
-        }
-
-        impl QuotaSpec {
-            /// The effective quota: these fields over `defaults`.
-            pub fn over(&self, defaults: &Quota) -> Quota {
-                Quota { $($name: self.$name.unwrap_or(defaults.$name),)* }
-            }
-
-            /// Lays `other`'s fields over these (server defaults from configuration).
-            pub fn merged_with(&self, other: &QuotaSpec) -> QuotaSpec {
-                QuotaSpec { $($name: other.$name.or(self.$name),)* }
-            }
-
-            pub fn validate(&self) -> Result<(), ValidationErrors> {
-                let mut errors = ValidationErrors::new();
-                $(
-                    if let Some(value) = self.$name {
-                        errors.check(stringify!($name), check_range(value, $min, MAX_QUOTA_VALUE));
-                    }
-                )*
-                errors.into_result()
-            }
-        }
-
-        impl Quota {
-            /// Every field with its name, in declaration order.
-            pub fn fields(&self) -> Vec<(&'static str, i64)> {
-                vec![$((stringify!($name), self.$name),)*]
-            }
-        }
-    };
+/// A tenant's effective quota: every field has a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Quota {
+    /// Projects in the tenant.
+    pub max_projects: i64,
+    /// Logstores in each project.
+    pub max_logstores_per_project: i64,
+    /// Read-write shards in each project, over all its logstores.
+    pub max_shards_per_project: i64,
+    /// Machine groups in each project.
+    pub max_machine_groups_per_project: i64,
+    /// Collection configs in each project.
+    pub max_collection_configs_per_project: i64,
+    /// The tenant's API keys.
+    pub max_api_keys: i64,
+    /// Ingest bytes per second over the tenant's shards, enforced by the workers.
+    pub ingest_bytes_per_sec: i64,
+    /// Ingest events per second, enforced by the workers.
+    pub ingest_events_per_sec: i64,
+    /// Query requests per second, enforced by the workers.
+    pub query_requests_per_sec: i64,
+    /// Bytes stored over all the tenant's logstores, as workers report it.
+    pub storage_bytes: i64,
+    /// Queries running at once, cluster-wide.
+    pub max_concurrent_queries: i64,
+    /// Queries waiting for a slot, cluster-wide; more are refused with 429.
+    pub max_queued_queries: i64,
+    /// The tenant's share of query capacity when the cluster is saturated, relative to other tenants.
+    pub query_weight: i64,
+    /// Control-plane API requests per second, sustained, over all the tenant's keys.
+    pub api_requests_per_sec: i64,
+    /// Control-plane API requests allowed in a burst above the sustained rate.
+    pub api_burst: i64,
 }
 
-quota_fields! {
+impl Default for Quota {
+    /// Defaults modelled on Alibaba Cloud SLS's.
+    fn default() -> Self {
+        Self {
+            max_projects: 50,
+            max_logstores_per_project: 200,
+            max_shards_per_project: 400,
+            max_machine_groups_per_project: 200,
+            max_collection_configs_per_project: 200,
+            max_api_keys: 100,
+            ingest_bytes_per_sec: 100 * 1024 * 1024,
+            ingest_events_per_sec: 1_000_000,
+            query_requests_per_sec: 100,
+            storage_bytes: 1 << 40,
+            max_concurrent_queries: 15,
+            max_queued_queries: 100,
+            query_weight: 1,
+            api_requests_per_sec: 100,
+            api_burst: 200,
+        }
+    }
+}
+
+impl Quota {
+    /// Every field with its name, in declaration order.
+    pub fn fields(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("max_projects", self.max_projects),
+            ("max_logstores_per_project", self.max_logstores_per_project),
+            ("max_shards_per_project", self.max_shards_per_project),
+            (
+                "max_machine_groups_per_project",
+                self.max_machine_groups_per_project,
+            ),
+            (
+                "max_collection_configs_per_project",
+                self.max_collection_configs_per_project,
+            ),
+            ("max_api_keys", self.max_api_keys),
+            ("ingest_bytes_per_sec", self.ingest_bytes_per_sec),
+            ("ingest_events_per_sec", self.ingest_events_per_sec),
+            ("query_requests_per_sec", self.query_requests_per_sec),
+            ("storage_bytes", self.storage_bytes),
+            ("max_concurrent_queries", self.max_concurrent_queries),
+            ("max_queued_queries", self.max_queued_queries),
+            ("query_weight", self.query_weight),
+            ("api_requests_per_sec", self.api_requests_per_sec),
+            ("api_burst", self.api_burst),
+        ]
+    }
+}
+
+/// The body of `PUT /v1/tenants/{tenant}/quota`: the fields set for this tenant. An omitted
+/// field follows the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
     /// Projects in the tenant.
-    max_projects: 50, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_projects: Option<i64>,
     /// Logstores in each project.
-    max_logstores_per_project: 200, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_logstores_per_project: Option<i64>,
     /// Read-write shards in each project, over all its logstores.
-    max_shards_per_project: 400, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_shards_per_project: Option<i64>,
     /// Machine groups in each project.
-    max_machine_groups_per_project: 200, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_machine_groups_per_project: Option<i64>,
     /// Collection configs in each project.
-    max_collection_configs_per_project: 200, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_collection_configs_per_project: Option<i64>,
     /// The tenant's API keys.
-    max_api_keys: 100, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_api_keys: Option<i64>,
     /// Ingest bytes per second over the tenant's shards, enforced by the workers.
-    ingest_bytes_per_sec: 100 * 1024 * 1024, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub ingest_bytes_per_sec: Option<i64>,
     /// Ingest events per second, enforced by the workers.
-    ingest_events_per_sec: 1_000_000, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub ingest_events_per_sec: Option<i64>,
     /// Query requests per second, enforced by the workers.
-    query_requests_per_sec: 100, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub query_requests_per_sec: Option<i64>,
     /// Bytes stored over all the tenant's logstores, as workers report it.
-    storage_bytes: 1 << 40, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub storage_bytes: Option<i64>,
     /// Queries running at once, cluster-wide.
-    max_concurrent_queries: 15, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_concurrent_queries: Option<i64>,
     /// Queries waiting for a slot, cluster-wide; more are refused with 429.
-    max_queued_queries: 100, 0;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_queued_queries: Option<i64>,
     /// The tenant's share of query capacity when the cluster is saturated, relative to other tenants.
-    query_weight: 1, 1;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1125899906842624_i64)]
+    pub query_weight: Option<i64>,
     /// Control-plane API requests per second, sustained, over all the tenant's keys.
-    api_requests_per_sec: 100, 1;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1125899906842624_i64)]
+    pub api_requests_per_sec: Option<i64>,
     /// Control-plane API requests allowed in a burst above the sustained rate.
-    api_burst: 200, 1;
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1125899906842624_i64)]
+    pub api_burst: Option<i64>,
+}
+
+impl QuotaSpec {
+    /// The effective quota: these fields over `defaults`.
+    pub fn over(&self, defaults: &Quota) -> Quota {
+        Quota {
+            max_projects: self.max_projects.unwrap_or(defaults.max_projects),
+            max_logstores_per_project: self
+                .max_logstores_per_project
+                .unwrap_or(defaults.max_logstores_per_project),
+            max_shards_per_project: self
+                .max_shards_per_project
+                .unwrap_or(defaults.max_shards_per_project),
+            max_machine_groups_per_project: self
+                .max_machine_groups_per_project
+                .unwrap_or(defaults.max_machine_groups_per_project),
+            max_collection_configs_per_project: self
+                .max_collection_configs_per_project
+                .unwrap_or(defaults.max_collection_configs_per_project),
+            max_api_keys: self.max_api_keys.unwrap_or(defaults.max_api_keys),
+            ingest_bytes_per_sec: self
+                .ingest_bytes_per_sec
+                .unwrap_or(defaults.ingest_bytes_per_sec),
+            ingest_events_per_sec: self
+                .ingest_events_per_sec
+                .unwrap_or(defaults.ingest_events_per_sec),
+            query_requests_per_sec: self
+                .query_requests_per_sec
+                .unwrap_or(defaults.query_requests_per_sec),
+            storage_bytes: self.storage_bytes.unwrap_or(defaults.storage_bytes),
+            max_concurrent_queries: self
+                .max_concurrent_queries
+                .unwrap_or(defaults.max_concurrent_queries),
+            max_queued_queries: self
+                .max_queued_queries
+                .unwrap_or(defaults.max_queued_queries),
+            query_weight: self.query_weight.unwrap_or(defaults.query_weight),
+            api_requests_per_sec: self
+                .api_requests_per_sec
+                .unwrap_or(defaults.api_requests_per_sec),
+            api_burst: self.api_burst.unwrap_or(defaults.api_burst),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(value) = self.max_projects {
+            errors.check("max_projects", check_range(value, 0, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.max_logstores_per_project {
+            errors.check(
+                "max_logstores_per_project",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.max_shards_per_project {
+            errors.check(
+                "max_shards_per_project",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.max_machine_groups_per_project {
+            errors.check(
+                "max_machine_groups_per_project",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.max_collection_configs_per_project {
+            errors.check(
+                "max_collection_configs_per_project",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.max_api_keys {
+            errors.check("max_api_keys", check_range(value, 0, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.ingest_bytes_per_sec {
+            errors.check(
+                "ingest_bytes_per_sec",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.ingest_events_per_sec {
+            errors.check(
+                "ingest_events_per_sec",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.query_requests_per_sec {
+            errors.check(
+                "query_requests_per_sec",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.storage_bytes {
+            errors.check("storage_bytes", check_range(value, 0, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.max_concurrent_queries {
+            errors.check(
+                "max_concurrent_queries",
+                check_range(value, 0, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.max_queued_queries {
+            errors.check("max_queued_queries", check_range(value, 0, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.query_weight {
+            errors.check("query_weight", check_range(value, 1, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.api_requests_per_sec {
+            errors.check(
+                "api_requests_per_sec",
+                check_range(value, 1, MAX_QUOTA_VALUE),
+            );
+        }
+        if let Some(value) = self.api_burst {
+            errors.check("api_burst", check_range(value, 1, MAX_QUOTA_VALUE));
+        }
+        errors.into_result()
+    }
 }
 
 /// A tenant's quota as the API shows it: the effective values, and which were set for it.
