@@ -5,7 +5,11 @@
 //! in-memory state. See `quota/README.md` for the algorithm and its guarantees.
 
 mod dispatch;
+mod headroom;
 mod tags;
 
 pub use dispatch::{Caps, Dispatch, Holdings, Waiting, dispatch};
-pub use tags::{TAG_SCALE, Tags, tag_request};
+pub use headroom::{
+    ACTIVE_DEMAND, DEFAULT_QUANTILE, Headroom, HeadroomRule, RecentDemand, TenantLoad, slots_wanted,
+};
+pub use tags::{TAG_SCALE, Tags, settle_cost, tag_request};
