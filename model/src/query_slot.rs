@@ -8,20 +8,23 @@ use utoipa::ToSchema;
 use crate::validation::{ValidationErrors, check_range};
 
 pub const MAX_WAIT_MS: i64 = 30_000;
-pub const MAX_COST_HINT: i64 = 1000;
+/// Ten minutes of slot time: a hint, so a bound that only refuses nonsense.
+pub const MAX_COST_HINT: i64 = 600_000;
+pub const DEFAULT_COST_HINT: i64 = 100;
 
 fn default_cost_hint() -> i64 {
-    1
+    DEFAULT_COST_HINT
 }
 
 /// The body of `POST …/query-slots`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuerySlotRequest {
-    /// The query's expected cost relative to a typical one (1–1000, default 1). It orders the
-    /// tenant's queries for fairness: a tenant's expensive queries use up its share faster.
+    /// The slot time the query is expected to take, in milliseconds (1–600000, default 100).
+    /// Fair queuing charges the tenant this much when the query is queued, and settles the
+    /// difference with the time the slot was really held when it is released.
     #[serde(default = "default_cost_hint")]
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(minimum = 1, maximum = 600000)]
     pub cost_hint: i64,
     /// How long to wait in the tenant's queue for a slot (0–30000 ms, default 0: answer at once).
     #[serde(default)]

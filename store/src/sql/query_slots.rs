@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use logplane_model::authz::{Access, Role};
 use logplane_model::{ProjectSpec, QuerySlot, QuerySlotRequest, QuerySlotUsage, Quota, Timestamp};
-use logplane_quota::arbiter::{Caps, Holdings, Waiting, dispatch, tag_request};
+use logplane_quota::arbiter::{
+    Caps, Headroom, Holdings, Waiting, dispatch, settle_cost, tag_request,
+};
 use sqlx::Row;
 
 use super::quotas::count;
@@ -109,7 +111,7 @@ impl SqlStore {
             )));
         }
         let now = Timestamp::now().unix_micros();
-        expire_slots(&mut tx, now).await?;
+        self.expire_slots(&mut tx, now).await?;
         let quota = self.quota_in_tx(&mut tx, tenant).await?;
         let queued = count(
             &mut tx,
@@ -124,11 +126,7 @@ impl SqlStore {
                 limit: quota.max_queued_queries,
             }));
         }
-        let last_finish: Option<i64> =
-            sqlx::query_scalar("SELECT last_finish FROM query_tenant_tags WHERE tenant = $1")
-                .bind(tenant.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let last_finish = last_finish(&mut tx, tenant).await?;
         let tags = tag_request(
             virtual_time,
             last_finish,
@@ -145,8 +143,8 @@ impl SqlStore {
         .await?;
         let id = slot_id();
         sqlx::query(
-            "INSERT INTO query_slots (id, tenant, project, holder, state, start_tag, enqueued_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+            "INSERT INTO query_slots (id, tenant, project, holder, state, start_tag, enqueued_at, expires_at, tagged_cost) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)",
         )
         .bind(id.clone())
         .bind(tenant.to_string())
@@ -155,6 +153,7 @@ impl SqlStore {
         .bind(tags.start)
         .bind(now)
         .bind(now + micros(max_wait + QUEUED_ROW_GRACE))
+        .bind(request.cost_hint)
         .execute(&mut *tx)
         .await?;
         let granted = self.dispatch_in_tx(&mut tx, virtual_time, now).await?;
@@ -225,9 +224,7 @@ impl SqlStore {
             if state.as_deref() == Some("granted") {
                 return Ok(self.granted(id.to_string()));
             }
-            sqlx::query("DELETE FROM query_slots WHERE id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx)
+            self.remove_slots(&mut tx, "id = $1", &[id], Timestamp::now().unix_micros())
                 .await?;
             commit(tx).await?;
             Ok(SlotAdmission::TimedOut)
@@ -251,7 +248,7 @@ impl SqlStore {
             let mut tx = self.begin_write().await?;
             let virtual_time = self.lock_arbiter(&mut tx).await?;
             let removed = match slot {
-                Some((id, holder)) => delete_slot(&mut tx, id, holder).await?,
+                Some((id, holder)) => self.delete_slot(&mut tx, id, holder).await?,
                 None => false,
             };
             let granted = self
@@ -321,6 +318,81 @@ impl SqlStore {
             .map(|(_, granted)| granted)
     }
 
+    /// Deletes a slot or queued request, of `holder` only when one is given.
+    async fn delete_slot(
+        &self,
+        conn: &mut Conn,
+        id: &str,
+        holder: Option<&str>,
+    ) -> StoreResult<bool> {
+        let now = Timestamp::now().unix_micros();
+        let removed = match holder {
+            Some(holder) => {
+                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now)
+                    .await?
+            }
+            None => self.remove_slots(conn, "id = $1", &[id], now).await?,
+        };
+        Ok(removed > 0)
+    }
+
+    async fn expire_slots(&self, conn: &mut Conn, now: i64) -> StoreResult<()> {
+        let rows =
+            sqlx::query_scalar::<_, String>("SELECT id FROM query_slots WHERE expires_at < $1")
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+        for id in rows {
+            self.remove_slots(conn, "id = $1", &[&id], now).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the slots and queued requests matching `condition` (placeholders bound to
+    /// `values`), settling each one's cost into its tenant's finish tag first: a slot is charged
+    /// the time it was held (until `now`, or its lease's end if that came first), a request that
+    /// was never granted nothing, so its tenant gets back what it was tagged with.
+    async fn remove_slots(
+        &self,
+        conn: &mut Conn,
+        condition: &str,
+        values: &[&str],
+        now: i64,
+    ) -> StoreResult<u64> {
+        let select = format!(
+            "SELECT id, tenant, tagged_cost, granted_at, expires_at FROM query_slots WHERE {condition}"
+        );
+        let mut query = sqlx::query(dynamic(select));
+        for value in values {
+            query = query.bind(value.to_string());
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        for row in &rows {
+            let (id, tenant): (String, String) = (row.try_get("id")?, row.try_get("tenant")?);
+            let tagged_cost: i64 = row.try_get("tagged_cost")?;
+            let granted_at: Option<i64> = row.try_get("granted_at")?;
+            let held_until = now.min(row.try_get::<i64, _>("expires_at")?);
+            let actual_cost = granted_at.map_or(0, |granted| (held_until - granted).max(0) / 1000);
+            let weight = self.quota_in_tx(conn, &tenant).await?.query_weight;
+            let settled = settle_cost(
+                last_finish(conn, &tenant).await?.unwrap_or(0),
+                tagged_cost,
+                actual_cost,
+                weight,
+            );
+            sqlx::query("UPDATE query_tenant_tags SET last_finish = $1 WHERE tenant = $2")
+                .bind(settled)
+                .bind(tenant)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM query_slots WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(rows.len() as u64)
+    }
+
     async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
         let sql = format!(
             "SELECT virtual_time FROM query_arbiter WHERE id = 1{}",
@@ -339,7 +411,7 @@ impl SqlStore {
         virtual_time: i64,
         now: i64,
     ) -> StoreResult<BTreeSet<String>> {
-        expire_slots(conn, now).await?;
+        self.expire_slots(conn, now).await?;
         let mut holdings = Holdings::default();
         let held = sqlx::query(
             "SELECT tenant, project, COUNT(*) AS held FROM query_slots WHERE state = 'granted' GROUP BY tenant, project",
@@ -390,12 +462,16 @@ impl SqlStore {
                         project: 0,
                     })
             },
+            // Plain start-time fair queuing for now; the simulated headroom rule (quota/README.md)
+            // needs each tenant's recent demand kept in the store.
+            &Headroom::work_conserving(),
         );
         let lease_end = now + micros(self.slot_settings.lease_ttl);
         let mut granted = BTreeSet::new();
         for index in decided.granted {
-            sqlx::query("UPDATE query_slots SET state = 'granted', expires_at = $1 WHERE id = $2")
+            sqlx::query("UPDATE query_slots SET state = 'granted', expires_at = $1, granted_at = $2 WHERE id = $3")
                 .bind(lease_end)
+                .bind(now)
                 .bind(ids[index].clone())
                 .execute(&mut *conn)
                 .await?;
@@ -484,29 +560,13 @@ impl SqlStore {
     }
 }
 
-/// Deletes a slot or queued request, of `holder` only when one is given.
-async fn delete_slot(conn: &mut Conn, id: &str, holder: Option<&str>) -> StoreResult<bool> {
-    let sql = format!(
-        "DELETE FROM query_slots WHERE id = $1{}",
-        if holder.is_some() {
-            " AND holder = $2"
-        } else {
-            ""
-        }
-    );
-    let mut query = sqlx::query(dynamic(sql)).bind(id.to_string());
-    if let Some(holder) = holder {
-        query = query.bind(holder.to_string());
-    }
-    Ok(query.execute(&mut *conn).await?.rows_affected() > 0)
-}
-
-async fn expire_slots(conn: &mut Conn, now: i64) -> StoreResult<()> {
-    sqlx::query("DELETE FROM query_slots WHERE expires_at < $1")
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+async fn last_finish(conn: &mut Conn, tenant: &str) -> StoreResult<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT last_finish FROM query_tenant_tags WHERE tenant = $1")
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// Only the frontend that acquired a slot may renew or release it (platform admins may always):
