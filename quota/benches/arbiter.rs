@@ -300,8 +300,7 @@ fn write_report(load_before: &str) {
         "## Query-slot arbiter: acquire+release pairs per second\n\n{}\n\
          | path | ns per pair (mean) | pairs per second | time ÷ baseline |\n|---|---:|---:|---:|\n\
          {}{}{}{}\
-         | over HTTP, through the API and the store | – | – | not measured yet: added when the \
-         arbiter is wired into the API |\n\n\
+         | over HTTP, through the API and the store | – | see the HTTP throughput section | – |\n\n\
          In process: the arbiter's decisions on an in-memory state of 1,000 tenants (weight 1, \
          `max_concurrent_queries` 15) and 64 slots, one pair per iteration. Saturated: all 64 \
          slots held and 1,000 requests waiting (the window the store hands `dispatch`); a \
