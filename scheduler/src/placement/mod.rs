@@ -105,13 +105,8 @@ pub fn place(input: &PlacementInput<'_>, previous: &Assignment) -> Result<Placem
     let ingest = ingest::place_ingest(&context, &previous_aligned, &input.config);
     let query = query::place_query(&context, &previous_aligned);
 
-    let assignment = Assignment {
-        catalog: Arc::clone(input.catalog),
-        workers: context.worker_ids(),
-        ingest: ingest.owner.clone(),
-        query: query.replicas.clone(),
-    };
-    let moves = moves::diff(&context, &previous_aligned, &ingest, &query, &assignment);
+    let worker_table = context.worker_ids();
+    let moves = moves::diff(&context, &previous_aligned, &ingest, &query, &worker_table);
     let shards = context.catalog.shards();
     let mut unplaced: Vec<Unplaced> = ingest
         .unplaced
@@ -129,6 +124,12 @@ pub fn place(input: &PlacementInput<'_>, previous: &Assignment) -> Result<Placem
         .collect();
     unplaced.sort_by(|a, b| a.shard.cmp(&b.shard).then(a.role.cmp(&b.role)));
     let report = report::build(&context, &ingest, &query, &moves, &input.config);
+    let assignment = Assignment {
+        catalog: Arc::clone(input.catalog),
+        workers: worker_table,
+        ingest: ingest.owner,
+        query: query.replicas,
+    };
     Ok(Placement {
         assignment,
         moves,

@@ -5,7 +5,7 @@ use logplane_model::ShardStatus;
 use super::context::{Context, Previous};
 use super::ingest::IngestOutcome;
 use super::query::QueryOutcome;
-use crate::assignment::{Assignment, NO_WORKER};
+use crate::assignment::NO_WORKER;
 use crate::ids::{ShardKey, WorkerId};
 use crate::pool::Role;
 
@@ -47,7 +47,7 @@ pub(crate) fn diff(
     previous: &Previous<'_>,
     ingest: &IngestOutcome,
     query: &QueryOutcome,
-    assignment: &Assignment,
+    worker_table: &[WorkerId],
 ) -> Vec<Move> {
     let shards = context.catalog.shards();
     let mut load_moved = vec![
@@ -61,7 +61,7 @@ pub(crate) fn diff(
     for &shard in &ingest.load_moved {
         load_moved[shard] = true;
     }
-    let id = |worker: u32| assignment.workers.get(worker as usize).cloned();
+    let id = |worker: u32| worker_table.get(worker as usize).cloned();
     let mut moves = Vec::new();
     for (shard, spec) in shards.iter().enumerate() {
         // Ingest.
