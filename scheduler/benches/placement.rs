@@ -411,7 +411,7 @@ fn report(scenarios: &[Scenario]) -> Option<String> {
     out.push_str("\nQuery replicas, ours only (the baselines place none):\n\n");
     out.push_str(&notes.join("\n"));
     out.push_str("\n\nRun it with `cargo bench -p logplane-scheduler --bench placement`; it rewrites this section.\n\n");
-    out.push_str("How to read it: the baselines are stateless and move only what they must, but balance only statistically (a worker gets whatever its hashes land on: with 100 shards per worker, the fullest holds ~30 % more than the mean, and the load follows), and know nothing of capacity, zones or load. Ours keeps counts within one shard of each other and load within the bound, for the price of keeping the previous assignment; its moves after a join or leave equal the minimum unless the load bound asks for a few more.\n");
+    out.push_str("How to read it: the baselines are stateless and move only what they must, but balance only statistically (a worker gets whatever its hashes land on: with 100 shards per worker, the fullest holds 30–40 % more than the mean, and its load more still), and know nothing of capacity, zones or load. Ours keeps counts within one shard of each other and load within the bound, for the price of keeping the previous assignment; its moves after a join or leave equal the minimum unless the load bound asks for a few more.\n");
     Some(out)
 }
 
