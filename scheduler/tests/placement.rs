@@ -288,3 +288,55 @@ fn the_count_band_holds_even_when_it_keeps_load_above_the_bound() {
     let again = run(&workers, &shards, &loads, &placement.assignment);
     assert_eq!(again.moves, []);
 }
+
+#[test]
+fn a_worker_listed_twice_or_loads_of_the_wrong_length_are_refused() {
+    use logplane_scheduler::{InputError, PlacementConfig, PlacementInput, place};
+    let shards = catalog(1, 4, 1);
+    let twice = vec![
+        worker("a", "z", 10, Roles::BOTH),
+        worker("a", "z", 10, Roles::BOTH),
+    ];
+    let input = PlacementInput {
+        workers: &twice,
+        catalog: &shards,
+        ingest_load: &[],
+        config: PlacementConfig::default(),
+    };
+    assert_eq!(
+        place(&input, &Assignment::empty()).unwrap_err(),
+        InputError::DuplicateWorker(WorkerId::new("a"))
+    );
+    let one = &twice[..1];
+    let input = PlacementInput {
+        workers: one,
+        catalog: &shards,
+        ingest_load: &[1, 2],
+        config: PlacementConfig::default(),
+    };
+    assert_eq!(
+        place(&input, &Assignment::empty()).unwrap_err(),
+        InputError::LoadLength {
+            shards: 4,
+            loads: 2
+        }
+    );
+}
+
+#[test]
+fn a_worker_shrunk_below_what_it_holds_sheds_to_its_new_capacity() {
+    let mut workers = pool(3, 1, 100);
+    let shards = catalog(1, 30, 1);
+    let first = run(&workers, &shards, &[], &Assignment::empty());
+    workers[0].capacity.shards = 4;
+    let after = run(&workers, &shards, &[], &first.assignment);
+    check(&workers, &shards, &after, &CHECK_ALL).unwrap();
+    // Its share follows its new capacity: 30 × 4 / 204 ≈ 0.6, so 0 or 1 (the check above), and
+    // only what it gave up moved.
+    let kept = held(&after.assignment, Role::Ingest)
+        .get(&WorkerId::new("w00"))
+        .copied()
+        .unwrap_or(0);
+    assert!(kept <= 1);
+    assert_eq!(relocations(&after, Role::Ingest), 10 - kept);
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use logplane_model::ShardStatus;
@@ -27,6 +28,14 @@ enum Event {
     Cordon(usize),
     Uncordon(usize),
     Loads(Vec<u64>),
+    /// A worker re-registers with another capacity (possibly below what it holds).
+    Resize(usize, u32),
+    /// A worker re-registers with other roles.
+    ChangeRoles(usize, u8),
+    /// A readwrite shard is split: it turns readonly and two new shards appear (a new catalog).
+    Split(usize),
+    /// A logstore changes its query replica count.
+    Replicas(usize, u8),
 }
 
 fn roles(code: u8) -> Roles {
@@ -52,6 +61,10 @@ fn event() -> impl Strategy<Value = Event> {
         1 => any::<usize>().prop_map(Event::Cordon),
         2 => any::<usize>().prop_map(Event::Uncordon),
         2 => proptest::collection::vec(0u64..10_000, 0..200).prop_map(Event::Loads),
+        1 => (any::<usize>(), 0u32..60).prop_map(|(i, c)| Event::Resize(i, c)),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, r)| Event::ChangeRoles(i, r)),
+        1 => any::<usize>().prop_map(Event::Split),
+        1 => (any::<usize>(), 1u8..=3).prop_map(|(i, r)| Event::Replicas(i, r)),
     ]
 }
 
@@ -77,40 +90,107 @@ fn random_catalog() -> impl Strategy<Value = Arc<ShardCatalog>> {
     })
 }
 
-fn apply(event: &Event, workers: &mut Vec<Worker>, loads: &mut [u64], joined: &mut usize) {
-    let pick = |index: usize, workers: &[Worker]| index % workers.len().max(1);
-    match event {
-        Event::Join {
-            zone,
-            capacity,
-            roles: code,
-        } => {
-            *joined += 1;
-            workers.push(worker(
-                &format!("joined-{joined}"),
-                &format!("zone-{zone}"),
-                *capacity,
-                roles(*code),
-            ));
+/// The simulated world: the pool, the catalog and the loads by shard key (so that they survive
+/// catalog changes, which renumber shards).
+struct World {
+    workers: Vec<Worker>,
+    catalog: Arc<ShardCatalog>,
+    loads: HashMap<ShardKey, u64>,
+    with_loads: bool,
+    joined: usize,
+}
+
+impl World {
+    fn loads(&self) -> Vec<u64> {
+        if !self.with_loads {
+            return Vec::new();
         }
-        Event::Leave(i) if !workers.is_empty() => {
-            let at = pick(*i, workers);
-            workers.remove(at);
-        }
-        Event::Crash(i) | Event::Drain(i) | Event::Cordon(i) if !workers.is_empty() => {
-            let at = pick(*i, workers);
-            workers[at].schedulable = false;
-        }
-        Event::Uncordon(i) if !workers.is_empty() => {
-            let at = pick(*i, workers);
-            workers[at].schedulable = true;
-        }
-        Event::Loads(new) => {
-            for (load, value) in loads.iter_mut().zip(new) {
-                *load = *value;
+        self.catalog
+            .shards()
+            .iter()
+            .map(|s| self.loads.get(&s.key).copied().unwrap_or(0))
+            .collect()
+    }
+
+    fn apply(&mut self, event: &Event) {
+        let workers = &mut self.workers;
+        let pick = |index: usize, len: usize| index % len.max(1);
+        match event {
+            Event::Join {
+                zone,
+                capacity,
+                roles: code,
+            } => {
+                self.joined += 1;
+                workers.push(worker(
+                    &format!("joined-{}", self.joined),
+                    &format!("zone-{zone}"),
+                    *capacity,
+                    roles(*code),
+                ));
             }
+            Event::Leave(i) if !workers.is_empty() => {
+                let at = pick(*i, workers.len());
+                workers.remove(at);
+            }
+            Event::Crash(i) | Event::Drain(i) | Event::Cordon(i) if !workers.is_empty() => {
+                let at = pick(*i, workers.len());
+                workers[at].schedulable = false;
+            }
+            Event::Uncordon(i) if !workers.is_empty() => {
+                let at = pick(*i, workers.len());
+                workers[at].schedulable = true;
+            }
+            Event::Resize(i, capacity) if !workers.is_empty() => {
+                let at = pick(*i, workers.len());
+                workers[at].capacity.shards = *capacity;
+            }
+            Event::ChangeRoles(i, code) if !workers.is_empty() => {
+                let at = pick(*i, workers.len());
+                workers[at].roles = roles(*code);
+            }
+            Event::Loads(new) => {
+                for (spec, value) in self.catalog.shards().iter().zip(new) {
+                    self.loads.insert(spec.key.clone(), *value);
+                }
+            }
+            Event::Split(i) => {
+                let mut specs = self.catalog.shards().to_vec();
+                let readwrite: Vec<usize> = (0..specs.len())
+                    .filter(|&at| specs[at].status == ShardStatus::Readwrite)
+                    .collect();
+                if readwrite.is_empty() {
+                    return;
+                }
+                let parent = readwrite[pick(*i, readwrite.len())];
+                specs[parent].status = ShardStatus::Readonly;
+                let logstore = Arc::clone(&specs[parent].key.logstore);
+                let next = specs
+                    .iter()
+                    .filter(|s| s.key.logstore == logstore)
+                    .map(|s| s.key.shard_id + 1)
+                    .max()
+                    .unwrap_or(0);
+                let replicas = specs[parent].query_replicas;
+                for id in [next, next + 1] {
+                    specs.push(ShardSpec {
+                        key: ShardKey::new(&logstore, id),
+                        status: ShardStatus::Readwrite,
+                        query_replicas: replicas,
+                    });
+                }
+                self.catalog = ShardCatalog::new(specs).unwrap();
+            }
+            Event::Replicas(i, replicas) => {
+                let mut specs = self.catalog.shards().to_vec();
+                let logstore = Arc::clone(&specs[pick(*i, specs.len())].key.logstore);
+                for spec in specs.iter_mut().filter(|s| s.key.logstore == logstore) {
+                    spec.query_replicas = *replicas;
+                }
+                self.catalog = ShardCatalog::new(specs).unwrap();
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -139,28 +219,34 @@ proptest! {
     /// second run on the same input moves nothing.
     #[test]
     fn invariants_hold_and_placement_is_idempotent_through_random_events(
-        mut workers in initial_pool(),
+        workers in initial_pool(),
         catalog in random_catalog(),
         events in proptest::collection::vec(event(), 1..12),
         with_loads in any::<bool>(),
     ) {
-        let mut loads: Vec<u64> = if with_loads {
-            (0..catalog.len() as u64).map(|i| (i * 2654435761) % 5000).collect()
-        } else {
-            Vec::new()
-        };
-        let mut joined = 0;
+        let loads = catalog
+            .shards()
+            .iter()
+            .enumerate()
+            .map(|(at, s)| (s.key.clone(), (at as u64 * 2654435761) % 5000))
+            .collect();
+        let mut world = World { workers, catalog, loads, with_loads, joined: 0 };
         let mut assignment = Assignment::empty();
         for event in &events {
-            apply(event, &mut workers, &mut loads, &mut joined);
-            let placement = run(&workers, &catalog, &loads, &assignment);
-            check(&workers, &catalog, &placement, &Expectations { query_balance: true })
+            world.apply(event);
+            let loads = world.loads();
+            let placement = run(&world.workers, &world.catalog, &loads, &assignment);
+            check(&world.workers, &world.catalog, &placement, &Expectations { query_balance: true })
                 .map_err(|e| TestCaseError::fail(format!("after {event:?}: {e}")))?;
-            let again = run(&workers, &catalog, &loads, &placement.assignment);
+            let again = run(&world.workers, &world.catalog, &loads, &placement.assignment);
             prop_assert_eq!(&again.moves, &Vec::new(), "recomputing moved shards after {:?}", event);
             assignment = placement.assignment;
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// The same input listed in another order gives the same assignment.
     #[test]

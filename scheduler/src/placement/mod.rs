@@ -104,6 +104,10 @@ pub fn place(input: &PlacementInput<'_>, previous: &Assignment) -> Result<Placem
 
     let ingest = ingest::place_ingest(&context, &previous_aligned, &input.config);
     let query = query::place_query(&context, &previous_aligned);
+    // Capacity is the one hard limit: unplaced shards are reported, never piled on a worker.
+    debug_assert!(context.workers.iter().enumerate().all(|(w, worker)| {
+        ingest.count[w] <= worker.capacity.shards && query.count[w] <= worker.capacity.shards
+    }));
 
     let worker_table = context.worker_ids();
     let moves = moves::diff(&context, &previous_aligned, &ingest, &query, &worker_table);

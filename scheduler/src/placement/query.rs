@@ -330,10 +330,32 @@ fn place_by_exchange(
     None
 }
 
+/// A worker with room, ordered for a max-heap: most room first; among equals a pseudo-random
+/// but deterministic order that changes with the room left. With a fixed order (say by number)
+/// replicas would pair the same workers over and over — w0 with w1, w2 with w3 — so a failed
+/// worker's shards would all be re-replicated from, and onto, the same few peers; shuffling the
+/// ties spreads each worker's partners across the zone (a wide "scatter width").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RoomEntry {
+    room: u32,
+    shuffle: u64,
+    worker: u32,
+}
+
+impl RoomEntry {
+    fn new(worker: u32, room: u32) -> Self {
+        Self {
+            room,
+            shuffle: crate::baseline::mix(u64::from(worker), u64::from(room)),
+            worker,
+        }
+    }
+}
+
 /// Workers below target, grouped by zone, for picking where a replica goes.
 struct Rooms {
     /// Per zone: (room left, lowest number first) of its workers with room.
-    by_zone: Vec<BinaryHeap<(u32, Reverse<u32>)>>,
+    by_zone: Vec<BinaryHeap<RoomEntry>>,
     zone_room: Vec<u64>,
     /// Zones with room, most room first.
     zones: BTreeSet<(Reverse<u64>, u32)>,
@@ -347,7 +369,7 @@ impl Rooms {
             let room = quota.target.saturating_sub(count[worker]);
             if room > 0 {
                 let zone = context.zone_of[worker] as usize;
-                by_zone[zone].push((room, Reverse(worker as u32)));
+                by_zone[zone].push(RoomEntry::new(worker as u32, room));
                 zone_room[zone] += u64::from(room);
             }
         }
@@ -387,7 +409,7 @@ impl Rooms {
         let mut workers: Vec<u32> = self
             .by_zone
             .iter()
-            .flat_map(|heap| heap.iter().map(|&(_, Reverse(worker))| worker))
+            .flat_map(|heap| heap.iter().map(|entry| entry.worker))
             .collect();
         workers.sort_unstable();
         workers
@@ -396,12 +418,12 @@ impl Rooms {
     /// Uses one unit of a given worker's room.
     fn consume(&mut self, worker: u32) {
         for (zone, heap) in self.by_zone.iter_mut().enumerate() {
-            let Some(&(room, _)) = heap.iter().find(|&&(_, Reverse(w))| w == worker) else {
+            let Some(room) = heap.iter().find(|e| e.worker == worker).map(|e| e.room) else {
                 continue;
             };
-            heap.retain(|&(_, Reverse(w))| w != worker);
+            heap.retain(|e| e.worker != worker);
             if room > 1 {
-                heap.push((room - 1, Reverse(worker)));
+                heap.push(RoomEntry::new(worker, room - 1));
             }
             let before = self.zone_room[zone];
             self.zones.remove(&(Reverse(before), zone as u32));
@@ -417,15 +439,15 @@ impl Rooms {
         let heap = &mut self.by_zone[zone as usize];
         let mut skipped = Vec::new();
         let mut found = None;
-        while let Some((room, Reverse(worker))) = heap.pop() {
-            if set.contains(worker) {
-                skipped.push((room, Reverse(worker)));
+        while let Some(entry) = heap.pop() {
+            if set.contains(entry.worker) {
+                skipped.push(entry);
                 continue;
             }
-            if room > 1 {
-                heap.push((room - 1, Reverse(worker)));
+            if entry.room > 1 {
+                heap.push(RoomEntry::new(entry.worker, entry.room - 1));
             }
-            found = Some(worker);
+            found = Some(entry.worker);
             break;
         }
         heap.extend(skipped);
