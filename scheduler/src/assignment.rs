@@ -208,6 +208,16 @@ impl Assignment {
         })
     }
 
+    /// Each worker's shards and roles, in key order: what its heartbeat answer lists. Computed in
+    /// one pass, so rendering every worker's answer costs O(shards), not O(workers × shards).
+    pub fn shards_by_worker(&self) -> HashMap<&WorkerId, Vec<(&ShardKey, Role)>> {
+        let mut by_worker: HashMap<&WorkerId, Vec<(&ShardKey, Role)>> = HashMap::new();
+        for (key, role, worker) in self.records() {
+            by_worker.entry(worker).or_default().push((key, role));
+        }
+        by_worker
+    }
+
     /// How many shards of a role each worker holds, for every worker that holds one.
     pub fn counts(&self, role: Role) -> HashMap<&WorkerId, usize> {
         let mut counts: HashMap<&WorkerId, usize> = HashMap::new();

@@ -14,6 +14,9 @@
 //! 3. Largest-remainder rounding (ties to the lower worker id), so the shares are integers that
 //!    sum exactly to the limit.
 
+use std::collections::HashMap;
+
+use crate::assignment::Assignment;
 use crate::ids::WorkerId;
 
 /// The part of a limit reserved as a minimum for every hosting worker, in per mille (5 %).
@@ -77,6 +80,47 @@ pub fn limit_shares_with_minimum(
             },
         })
         .collect()
+}
+
+/// Each tenant's traffic per ingest owner, from an assignment and the per-shard rates reported in
+/// heartbeats (`bytes` and `events` in the assignment's catalog order). Every worker owning one of
+/// a tenant's readwrite shards is listed, with zero traffic if it reported none, so it gets the
+/// minimum share. Tenants and workers in name order.
+pub fn tenant_traffic(
+    assignment: &Assignment,
+    bytes: &[u64],
+    events: &[u64],
+) -> Vec<(String, Vec<WorkerTraffic>)> {
+    let mut by_tenant: HashMap<&str, HashMap<&WorkerId, (u64, u64)>> = HashMap::new();
+    for (at, spec) in assignment.catalog().shards().iter().enumerate() {
+        let Some(owner) = assignment.ingest_owner_at(at) else {
+            continue;
+        };
+        let entry = by_tenant
+            .entry(spec.key.logstore.tenant.as_str())
+            .or_default()
+            .entry(owner)
+            .or_default();
+        entry.0 += bytes.get(at).copied().unwrap_or(0);
+        entry.1 += events.get(at).copied().unwrap_or(0);
+    }
+    let mut out: Vec<(String, Vec<WorkerTraffic>)> = by_tenant
+        .into_iter()
+        .map(|(tenant, workers)| {
+            let mut traffic: Vec<WorkerTraffic> = workers
+                .into_iter()
+                .map(|(worker, (bytes, events))| WorkerTraffic {
+                    worker: worker.clone(),
+                    ingest_bytes_per_sec: bytes,
+                    ingest_events_per_sec: events,
+                })
+                .collect();
+            traffic.sort_by(|a, b| a.worker.cmp(&b.worker));
+            (tenant.to_string(), traffic)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// One dimension: the minimum for everyone, the rest by traffic, largest remainder.
@@ -171,6 +215,49 @@ mod tests {
         let shares = limit_shares(limit, &traffic(&[("c", 0, 0), ("a", 0, 0), ("b", 0, 0)]));
         assert_eq!(bytes(&shares), [4, 3, 3]);
         assert_eq!(shares[0].worker, WorkerId::new("a"));
+    }
+
+    #[test]
+    fn traffic_is_gathered_per_tenant_from_the_ingest_owners() {
+        use crate::ids::{LogstoreRef, ShardKey};
+        use crate::pool::{Role, ShardCatalog, ShardSpec};
+        use logplane_model::ShardStatus;
+        let (acme, other) = (
+            LogstoreRef::new("acme", "p", "logs"),
+            LogstoreRef::new("other", "p", "logs"),
+        );
+        let spec = |store: &std::sync::Arc<LogstoreRef>, id| ShardSpec {
+            key: ShardKey::new(store, id),
+            status: ShardStatus::Readwrite,
+            query_replicas: 1,
+        };
+        let catalog =
+            ShardCatalog::new(vec![spec(&acme, 0), spec(&acme, 1), spec(&other, 0)]).unwrap();
+        let records = [
+            (ShardKey::new(&acme, 0), Role::Ingest, WorkerId::new("a")),
+            (ShardKey::new(&acme, 1), Role::Ingest, WorkerId::new("b")),
+            (ShardKey::new(&other, 0), Role::Ingest, WorkerId::new("a")),
+        ];
+        let assignment = Assignment::from_records(&catalog, records);
+        let traffic = tenant_traffic(&assignment, &[100, 0, 7], &[10, 0, 1]);
+        assert_eq!(traffic.len(), 2);
+        assert_eq!(traffic[0].0, "acme");
+        assert_eq!(
+            traffic[0].1,
+            vec![
+                WorkerTraffic {
+                    worker: WorkerId::new("a"),
+                    ingest_bytes_per_sec: 100,
+                    ingest_events_per_sec: 10
+                },
+                WorkerTraffic {
+                    worker: WorkerId::new("b"),
+                    ingest_bytes_per_sec: 0,
+                    ingest_events_per_sec: 0
+                },
+            ]
+        );
+        assert_eq!(traffic[1].1[0].ingest_bytes_per_sec, 7);
     }
 
     #[test]

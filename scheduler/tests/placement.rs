@@ -241,6 +241,10 @@ fn an_assignment_rebuilt_from_records_is_the_same_assignment() {
     let rebuilt = Assignment::from_records(&shards, records);
     let after = run(&workers, &shards, &[], &rebuilt);
     assert_eq!(after.moves, []);
+    // Every worker's view adds up to the whole assignment.
+    let by_worker = first.assignment.shards_by_worker();
+    let listed: usize = by_worker.values().map(Vec::len).sum();
+    assert_eq!(listed, first.assignment.records().count());
 }
 
 #[test]
