@@ -1,11 +1,12 @@
 //! The query role: `query_replicas` distinct workers per shard, spread across zones.
 //!
-//! The same keep / target / shed / place steps as the ingest role, over replica slots, with two
+//! The same keep / target / shed / place steps as the ingest role, over replica slots, with three
 //! differences. Targets cap each zone at what spreading allows (a zone holds at most one replica
-//! of a shard when there are enough zones), so balance never fights spread. And a replica is
-//! placed in a zone that does not hold the shard yet, the one with the most room left (a greedy
-//! choice that keeps room in every zone for the shards still to come), on the worker of that zone
-//! with the most room. No load phase: workers report no per-shard query load.
+//! of a shard when there are enough zones), so balance does not fight spread. The zones of all
+//! missing replicas are chosen together by a small maximum flow ([`super::zone_plan`]), then
+//! each goes to the worker of its zone with the most room. What that cannot place falls back to a
+//! zone the shard already uses, then to an exchange with another shard's replica. No load phase:
+//! workers report no per-shard query load.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
