@@ -395,12 +395,23 @@ impl Rooms {
             .iter()
             .map(|&w| context.zone_of[w as usize])
             .collect();
-        let by_room: Vec<u32> = self.zones.iter().map(|&(_, zone)| zone).collect();
-        let preferred = by_room.iter().filter(|z| !used_zones.contains(z));
-        let fallback = by_room.iter().filter(|z| used_zones.contains(z));
-        for &zone in preferred.chain(fallback) {
-            if let Some(worker) = self.take_in_zone(zone, set) {
-                return Some(worker);
+        // Walk the zones lazily, most room first: with a zone per rack there may be hundreds,
+        // and the first one or two nearly always have a worker that fits.
+        let mut tried: Vec<u32> = Vec::new();
+        for prefer_unused in [true, false] {
+            loop {
+                let next = self
+                    .zones
+                    .iter()
+                    .map(|&(_, zone)| zone)
+                    .find(|z| used_zones.contains(z) != prefer_unused && !tried.contains(z));
+                let Some(zone) = next else {
+                    break;
+                };
+                if let Some(worker) = self.take_in_zone(zone, set) {
+                    return Some(worker);
+                }
+                tried.push(zone);
             }
         }
         None
