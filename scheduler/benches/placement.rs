@@ -328,7 +328,15 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {memory_gib:.1} GiB memory")
 }
 
-fn report(scenarios: &[Scenario]) -> Option<String> {
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn report(scenarios: &[Scenario], load_before: &str) -> Option<String> {
     let mut out = String::new();
     out.push_str("## Shard placement: logplane-scheduler against rendezvous hashing and a consistent-hash ring\n\n");
     out.push_str("| | |\n|---|---|\n");
@@ -341,11 +349,9 @@ fn report(scenarios: &[Scenario]) -> Option<String> {
         command("git", &["rev-parse", "--short", "HEAD"])
     ));
     out.push_str(&format!("| machine | {} |\n", machine()));
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     out.push_str(&format!(
-        "| load average after the run | {} (1, 5, 15 min; other builds share the machine's cores) |\n",
-        load.join(" / ")
+        "| load average before / after the run | {load_before} — {} (1, 5, 15 min; other sessions' builds share the machine's 2 cores, so times vary by ~20 % between runs) |\n",
+        load_average()
     ));
     out.push_str(&format!(
         "| build | release (cargo bench profile), {} |\n",
@@ -437,6 +443,7 @@ fn write_section(section: &str) {
 fn main() {
     let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
     let benchmarking = std::env::args().any(|a| a == "--bench");
+    let load_before = load_average();
     let scenarios = [
         scenario("placement_100k", 100_000),
         scenario("placement_1m", 1_000_000),
@@ -447,7 +454,7 @@ fn main() {
     bench(&mut criterion, &scenarios);
     criterion.final_summary();
     if benchmarking && !filtered {
-        match report(&scenarios) {
+        match report(&scenarios, &load_before) {
             Some(section) => write_section(&section),
             None => eprintln!("some estimates are missing; docs/benchmarks.md left as it was"),
         }
