@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use logplane_model::ShardStatus;
 
@@ -127,14 +128,17 @@ pub(crate) fn place_ingest(
         .collect();
     let mut unplaced = Vec::new();
     for shard in unassigned {
-        let Some(receiver) = receivers.pop() else {
+        let Some(mut top) = receivers.peek_mut() else {
             unplaced.push(shard);
             continue;
         };
-        let worker = receiver.worker as usize;
-        state.assign(shard, receiver.worker, context.load_of(shard));
+        let worker = top.worker as usize;
+        state.assign(shard, top.worker, context.load_of(shard));
+        // Update the receiver in place (one sift) or drop it once it reached its target.
         if state.count[worker] < quotas[worker].target {
-            receivers.push(Receiver::of(worker, &state, &quotas, &weight));
+            *top = Receiver::of(worker, &state, &quotas, &weight);
+        } else {
+            PeekMut::pop(top);
         }
     }
     // Targets sum to the placeable slots, so shards are left over only when capacity is short.

@@ -9,6 +9,7 @@
 //! workers report no per-shard query load.
 
 use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
 use std::collections::{BTreeSet, BinaryHeap};
 
 use super::context::{Context, Previous};
@@ -355,11 +356,12 @@ impl RoomEntry {
 
 /// Workers below target, grouped by zone, for picking where a replica goes.
 struct Rooms {
-    /// Per zone: (room left, lowest number first) of its workers with room.
+    /// Per zone: its workers with room, most room first.
     by_zone: Vec<BinaryHeap<RoomEntry>>,
     zone_room: Vec<u64>,
-    /// Zones with room, most room first.
-    zones: BTreeSet<(Reverse<u64>, u32)>,
+    /// Zones with room, most room first; kept only with many zones. With a few, ordering
+    /// `zone_room` on demand is cheaper than updating a tree on every replica placed.
+    zones: Option<BTreeSet<(Reverse<u64>, u32)>>,
 }
 
 impl Rooms {
@@ -374,16 +376,29 @@ impl Rooms {
                 zone_room[zone] += u64::from(room);
             }
         }
-        let zones = zone_room
-            .iter()
-            .enumerate()
-            .filter(|(_, room)| **room > 0)
-            .map(|(zone, &room)| (Reverse(room), zone as u32))
-            .collect();
+        let zones = (context.zone_count > MAX_PLANNED_ZONES).then(|| {
+            zone_room
+                .iter()
+                .enumerate()
+                .filter(|(_, room)| **room > 0)
+                .map(|(zone, &room)| (Reverse(room), zone as u32))
+                .collect()
+        });
         Self {
             by_zone,
             zone_room,
             zones,
+        }
+    }
+
+    /// The first zone with room that `wanted` accepts, most room first (lowest number among
+    /// equals).
+    fn next_zone(&self, wanted: impl Fn(u32) -> bool) -> Option<u32> {
+        match &self.zones {
+            Some(zones) => zones.iter().map(|&(_, zone)| zone).find(|&z| wanted(z)),
+            None => (0..self.zone_room.len() as u32)
+                .filter(|&z| self.zone_room[z as usize] > 0 && wanted(z))
+                .min_by_key(|&z| (Reverse(self.zone_room[z as usize]), z)),
         }
     }
 
@@ -399,15 +414,9 @@ impl Rooms {
         // and the first one or two nearly always have a worker that fits.
         let mut tried: Vec<u32> = Vec::new();
         for prefer_unused in [true, false] {
-            loop {
-                let next = self
-                    .zones
-                    .iter()
-                    .map(|&(_, zone)| zone)
-                    .find(|z| used_zones.contains(z) != prefer_unused && !tried.contains(z));
-                let Some(zone) = next else {
-                    break;
-                };
+            while let Some(zone) =
+                self.next_zone(|z| used_zones.contains(&z) != prefer_unused && !tried.contains(&z))
+            {
                 if let Some(worker) = self.take_in_zone(zone, set) {
                     return Some(worker);
                 }
@@ -429,7 +438,8 @@ impl Rooms {
 
     /// Uses one unit of a given worker's room.
     fn consume(&mut self, worker: u32) {
-        for (zone, heap) in self.by_zone.iter_mut().enumerate() {
+        for zone in 0..self.by_zone.len() {
+            let heap = &mut self.by_zone[zone];
             let Some(room) = heap.iter().find(|e| e.worker == worker).map(|e| e.room) else {
                 continue;
             };
@@ -437,12 +447,7 @@ impl Rooms {
             if room > 1 {
                 heap.push(RoomEntry::new(worker, room - 1));
             }
-            let before = self.zone_room[zone];
-            self.zones.remove(&(Reverse(before), zone as u32));
-            self.zone_room[zone] = before - 1;
-            if before > 1 {
-                self.zones.insert((Reverse(before - 1), zone as u32));
-            }
+            self.zone_used(zone as u32);
             return;
         }
     }
@@ -451,26 +456,36 @@ impl Rooms {
         let heap = &mut self.by_zone[zone as usize];
         let mut skipped = Vec::new();
         let mut found = None;
-        while let Some(entry) = heap.pop() {
+        while let Some(mut top) = heap.peek_mut() {
+            let entry = *top;
             if set.contains(entry.worker) {
-                skipped.push(entry);
+                skipped.push(PeekMut::pop(top));
                 continue;
             }
+            // Lower the room in place: one sift instead of a pop and a push.
             if entry.room > 1 {
-                heap.push(RoomEntry::new(entry.worker, entry.room - 1));
+                *top = RoomEntry::new(entry.worker, entry.room - 1);
+            } else {
+                PeekMut::pop(top);
             }
             found = Some(entry.worker);
             break;
         }
         heap.extend(skipped);
         if found.is_some() {
-            let before = self.zone_room[zone as usize];
-            self.zones.remove(&(Reverse(before), zone));
-            self.zone_room[zone as usize] = before - 1;
-            if before > 1 {
-                self.zones.insert((Reverse(before - 1), zone));
-            }
+            self.zone_used(zone);
         }
         found
+    }
+
+    fn zone_used(&mut self, zone: u32) {
+        let before = self.zone_room[zone as usize];
+        self.zone_room[zone as usize] = before - 1;
+        if let Some(zones) = &mut self.zones {
+            zones.remove(&(Reverse(before), zone));
+            if before > 1 {
+                zones.insert((Reverse(before - 1), zone));
+            }
+        }
     }
 }
