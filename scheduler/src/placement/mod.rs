@@ -10,6 +10,7 @@ mod moves;
 mod query;
 mod quota;
 mod report;
+mod rooms;
 mod zone_plan;
 
 use std::sync::Arc;
