@@ -44,6 +44,53 @@ impl KeyRange {
             .collect()
     }
 
+    /// The last key inside the range (inclusive).
+    pub fn last(&self) -> u128 {
+        self.end.map_or(u128::MAX, |end| end - 1)
+    }
+
+    /// The number of keys in the range minus one, which always fits in a u128 (the whole key
+    /// space has 2^128 keys). Orders ranges by width.
+    pub fn span(&self) -> u128 {
+        self.last() - self.begin
+    }
+
+    /// The key that splits the range into two halves of equal width (the left one smaller by one
+    /// key when the width is odd); `None` when the range holds a single key.
+    pub fn midpoint(&self) -> Option<u128> {
+        let span = self.span();
+        if span == 0 {
+            return None;
+        }
+        // begin + ceil(width / 2) with width = span + 1, written so that it cannot overflow.
+        Some(self.begin + span / 2 + (span & 1))
+    }
+
+    /// Splits into `[begin, key)` and `[key, end)`; `None` unless both halves are non-empty.
+    pub fn split_at(&self, key: u128) -> Option<(KeyRange, KeyRange)> {
+        if key <= self.begin || key > self.last() {
+            return None;
+        }
+        Some((
+            KeyRange {
+                begin: self.begin,
+                end: Some(key),
+            },
+            KeyRange {
+                begin: key,
+                end: self.end,
+            },
+        ))
+    }
+
+    /// The union of this range and the adjacent range that starts where this one ends.
+    pub fn merge_with_right(&self, right: &KeyRange) -> Option<KeyRange> {
+        (self.end == Some(right.begin)).then_some(KeyRange {
+            begin: self.begin,
+            end: right.end,
+        })
+    }
+
     pub fn begin_hex(&self) -> String {
         format!("{:032x}", self.begin)
     }
@@ -95,6 +142,28 @@ mod tests {
     #[test]
     fn one_shard_covers_everything() {
         assert_eq!(KeyRange::split_evenly(1), vec![KeyRange::FULL]);
+    }
+
+    #[test]
+    fn midpoints_split_into_equal_halves() {
+        assert_eq!(KeyRange::FULL.midpoint(), Some(1 << 127));
+        assert_eq!(KeyRange::FULL.span(), u128::MAX);
+        let three = KeyRange {
+            begin: 10,
+            end: Some(13),
+        };
+        assert_eq!(three.midpoint(), Some(11));
+        let (left, right) = three.split_at(11).unwrap();
+        assert_eq!(left.merge_with_right(&right), Some(three));
+        assert_eq!(right.merge_with_right(&left), None);
+        let one = KeyRange {
+            begin: u128::MAX,
+            end: None,
+        };
+        assert_eq!(one.midpoint(), None);
+        assert_eq!(one.split_at(u128::MAX), None);
+        assert_eq!(three.split_at(10), None);
+        assert_eq!(three.split_at(13), None);
     }
 
     proptest! {
