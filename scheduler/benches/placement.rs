@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -275,91 +274,31 @@ fn logplane_quality(s: &Scenario) -> (Quality, String) {
     (quality, notes)
 }
 
-fn criterion_dir() -> PathBuf {
-    // target/<profile>/deps/placement-<hash> → target/criterion
-    let exe = std::env::current_exe().expect("current exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("criterion")
-}
-
 /// Criterion's mean estimate of a benchmark, in milliseconds.
 fn mean_ms(group: &str, function: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(function)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(json["mean"]["point_estimate"].as_f64()? / 1e6)
-}
-
-fn command(program: &str, args: &[&str]) -> String {
-    std::process::Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let memory_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
-    format!("{cpu}, {cores} cores, {memory_gib:.1} GiB memory")
-}
-
-fn load_average() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    load.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" / ")
+    logplane_bench_report::criterion_mean_ns(group, function).map(|ns| ns / 1e6)
 }
 
 fn report(scenarios: &[Scenario], load_before: &str) -> Option<String> {
     let mut out = String::new();
     out.push_str("## Shard placement: logplane-scheduler against rendezvous hashing and a consistent-hash ring\n\n");
-    out.push_str("| | |\n|---|---|\n");
-    out.push_str(&format!(
-        "| date | {} |\n",
-        command("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-    ));
-    out.push_str(&format!(
-        "| commit | `{}` (plus the working tree when dirty) |\n",
-        command("git", &["rev-parse", "--short", "HEAD"])
-    ));
-    out.push_str(&format!("| machine | {} |\n", machine()));
-    out.push_str(&format!(
-        "| load average before / after the run | {load_before} — {} (1, 5, 15 min; other sessions' builds share the machine's 2 cores, so times vary by ~20 % between runs) |\n",
-        load_average()
-    ));
-    out.push_str(&format!(
-        "| build | release (cargo bench profile), {} |\n",
-        command("rustc", &["--version"])
-    ));
-    out.push_str(&format!(
-        "| pool | {WORKERS} workers with both roles in {ZONES} zones, equal capacity; shards in logstores of {SHARDS_PER_LOGSTORE}, {QUERY_REPLICAS} query replicas each; log-normal ingest loads (median 100 KiB/s, σ = 1) |\n\n"
-    ));
+    let pool = format!(
+        "{WORKERS} workers with both roles in {ZONES} zones, equal capacity; shards in logstores of \
+         {SHARDS_PER_LOGSTORE}, {QUERY_REPLICAS} query replicas each; log-normal ingest loads (median \
+         100 KiB/s, σ = 1)"
+    );
+    let conditions = logplane_bench_report::conditions_table(
+        load_before,
+        &[
+            (
+                "load average after the run",
+                logplane_bench_report::load_average(),
+            ),
+            ("pool", pool),
+        ],
+    );
+    out.push_str(&conditions);
+    out.push('\n');
 
     out.push_str("Time (criterion mean). *full*: from nothing; *join* / *leave*: one worker added / drained, from the settled assignment. Ours places ingest owners **and** query replicas with loads; the baselines place ingest owners only, from precomputed 64-bit shard hashes, and have no incremental mode (a join or leave is a full recomputation).\n\n");
     out.push_str("| shards | ours full | ours join | ours leave | goal (full / incremental) | rendezvous | ring (256 vnodes) |\n|---:|---:|---:|---:|---|---:|---:|\n");
@@ -421,41 +360,28 @@ fn report(scenarios: &[Scenario], load_before: &str) -> Option<String> {
     Some(out)
 }
 
-fn write_section(section: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
-    let (begin, end) = ("<!-- placement:begin -->", "<!-- placement:end -->");
-    let current = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_string());
-    let block = format!("{begin}\n{section}{end}");
-    let updated = match (current.find(begin), current.find(end)) {
-        (Some(start), Some(stop)) if start < stop => {
-            format!(
-                "{}{block}{}",
-                &current[..start],
-                &current[stop + end.len()..]
-            )
-        }
-        _ => format!("{}\n{block}\n", current.trim_end()),
-    };
-    std::fs::write(&path, updated).expect("write docs/benchmarks.md");
-    println!("wrote the placement section of {}", path.display());
-}
-
 fn main() {
     let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
     let benchmarking = std::env::args().any(|a| a == "--bench");
-    let load_before = load_average();
+    let load_before = logplane_bench_report::load_average();
     let scenarios = [
         scenario("placement_100k", 100_000),
         scenario("placement_1m", 1_000_000),
     ];
     let mut criterion = Criterion::default()
-        .output_directory(&criterion_dir())
+        .output_directory(&logplane_bench_report::criterion_directory())
         .configure_from_args();
     bench(&mut criterion, &scenarios);
     criterion.final_summary();
     if benchmarking && !filtered {
         match report(&scenarios, &load_before) {
-            Some(section) => write_section(&section),
+            Some(section) => match logplane_bench_report::write_section("placement", &section) {
+                Ok(()) => println!(
+                    "wrote the placement section of {}",
+                    logplane_bench_report::report_path().display()
+                ),
+                Err(error) => eprintln!("cannot write docs/benchmarks.md: {error}"),
+            },
             None => eprintln!("some estimates are missing; docs/benchmarks.md left as it was"),
         }
     }
