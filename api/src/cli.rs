@@ -92,10 +92,28 @@ pub struct ServeArgs {
     /// How often a waiting query-slot request checks for a grant made by another replica.
     #[arg(long, env = "LOGPLANE_QUERY_SLOT_POLL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=10_000))]
     pub query_slot_poll_ms: u64,
+    /// Room kept free for tenants below their share of the query slots, as the quantile of their
+    /// recent demand to cover (0 turns it off: plain fair queuing, every free slot to the next in
+    /// line). See quota/README.md for the trade-off.
+    #[arg(long, env = "LOGPLANE_QUERY_HEADROOM_QUANTILE", default_value_t = 0.9, value_parser = parse_quantile)]
+    pub query_headroom_quantile: f64,
+    /// The time constant, in milliseconds, of each tenant's recent query demand.
+    #[arg(long, env = "LOGPLANE_QUERY_DEMAND_TIME_CONSTANT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub query_demand_time_constant_ms: u64,
     /// JSON file of quota fields (as in `PUT /v1/tenants/{tenant}/quota`) that replace the
     /// built-in defaults for every tenant without its own value.
     #[arg(long, env = "LOGPLANE_QUOTA_DEFAULTS_FILE")]
     pub quota_defaults_file: Option<PathBuf>,
+}
+
+fn parse_quantile(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(0.0..1.0).contains(&value) {
+        return Err("must be at least 0 and below 1".to_string());
+    }
+    Ok(value)
 }
 
 pub fn main() -> ExitCode {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use logplane_quota::arbiter::HeadroomRule;
 use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -69,6 +70,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         capacity: args.query_capacity,
         lease_ttl: Duration::from_millis(args.query_slot_lease_ms),
         poll_interval: Duration::from_millis(args.query_slot_poll_ms),
+        headroom: if args.query_headroom_quantile > 0.0 {
+            HeadroomRule::Reserve {
+                quantile: args.query_headroom_quantile,
+            }
+        } else {
+            HeadroomRule::WorkConserving
+        },
+        demand_time_constant: Duration::from_millis(args.query_demand_time_constant_ms),
     };
     let sql_store = open_store(&args.store, quota_defaults, slot_settings).await?;
     let backend = sql_store.backend();

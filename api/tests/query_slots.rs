@@ -15,6 +15,7 @@ async fn start(backend: Backend, capacity: i64) -> TestApp {
         capacity,
         lease_ttl: Duration::from_secs(30),
         poll_interval: Duration::from_millis(20),
+        ..QuerySlotSettings::default()
     };
     let unlimited = logplane_model::quota::ApiRate {
         per_sec: 1_000_000,

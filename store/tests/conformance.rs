@@ -70,6 +70,7 @@ conformance!(
     a_project_cap_below_the_tenants_holds,
     replicas_sharing_a_database_act_as_one_arbiter,
     one_leader_at_a_time_and_a_takeover_fences_the_old_one,
+    room_is_kept_for_a_light_tenant_while_a_heavy_one_floods,
 );
 
 async fn run<F, Fut>(backend: Backend, behaviour: F)
@@ -1474,6 +1475,7 @@ async fn slot_store(db: &TestDatabase, capacity: i64, lease_ttl: Duration) -> Ar
         capacity,
         lease_ttl,
         poll_interval: Duration::from_millis(20),
+        ..QuerySlotSettings::default()
     };
     Arc::new(
         db.open_with(&StoreOptions {
@@ -1905,4 +1907,63 @@ async fn one_leader_at_a_time_and_a_takeover_fences_the_old_one(
         store.verify_leadership(&first).await,
         Err(StoreError::Fenced(_))
     ));
+}
+
+async fn room_is_kept_for_a_light_tenant_while_a_heavy_one_floods(
+    store: Arc<SqlStore>,
+    db: TestDatabase,
+) {
+    seed_project(&store, "light", "web").await;
+    seed_project(&store, "heavy", "web").await;
+    let settings = QuerySlotSettings {
+        capacity: 4,
+        lease_ttl: Duration::from_secs(60),
+        poll_interval: Duration::from_millis(20),
+        demand_time_constant: Duration::from_secs(1),
+        ..QuerySlotSettings::default()
+    };
+    let slots = Arc::new(
+        db.open_with(&StoreOptions {
+            query_slots: settings,
+            ..StoreOptions::default()
+        })
+        .await,
+    );
+    // The light tenant has been querying: one query, held for a fifth of the time constant, so
+    // its recent demand is well above idle (and decays slowly after).
+    let SlotAdmission::Granted(first) = slots
+        .acquire_query_slot(&frontend("fe"), "light", "web", slot_request(0))
+        .await
+        .unwrap()
+    else {
+        panic!("the cluster is idle")
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    slots
+        .release_query_slot(&frontend("fe"), &first.slot_id)
+        .await
+        .unwrap();
+    // The heavy tenant floods: it gets its share and more, but not the room kept for the light one.
+    let mut heavy_granted = 0;
+    for _ in 0..8 {
+        if let SlotAdmission::Granted(_) = slots
+            .acquire_query_slot(&frontend("fe"), "heavy", "web", slot_request(0))
+            .await
+            .unwrap()
+        {
+            heavy_granted += 1;
+        }
+    }
+    assert!(
+        (2..4).contains(&heavy_granted),
+        "the heavy tenant holds {heavy_granted} of 4"
+    );
+    let light = slots
+        .acquire_query_slot(&frontend("fe"), "light", "web", slot_request(0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(light, SlotAdmission::Granted(_)),
+        "the light tenant finds a slot free at once: {light:?}"
+    );
 }

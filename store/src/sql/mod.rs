@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logplane_model::Quota;
+use logplane_quota::arbiter::{DEFAULT_QUANTILE, HeadroomRule};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
@@ -94,7 +95,7 @@ pub struct StoreOptions {
 }
 
 /// The query-slot arbiter's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QuerySlotSettings {
     /// Slots in the whole cluster.
     pub capacity: i64,
@@ -103,6 +104,10 @@ pub struct QuerySlotSettings {
     /// How often a waiting request looks for a grant made by another replica (grants made by
     /// this replica wake it at once).
     pub poll_interval: Duration,
+    /// The room kept free for tenants below their share (see `quota/README.md`).
+    pub headroom: HeadroomRule,
+    /// The time constant of each tenant's recent-demand average.
+    pub demand_time_constant: Duration,
 }
 
 impl Default for QuerySlotSettings {
@@ -111,6 +116,10 @@ impl Default for QuerySlotSettings {
             capacity: 64,
             lease_ttl: Duration::from_secs(30),
             poll_interval: Duration::from_millis(100),
+            headroom: HeadroomRule::Reserve {
+                quantile: DEFAULT_QUANTILE,
+            },
+            demand_time_constant: Duration::from_secs(5),
         }
     }
 }

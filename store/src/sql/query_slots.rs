@@ -10,7 +10,8 @@ use std::time::Duration;
 use logplane_model::authz::{Access, Role};
 use logplane_model::{ProjectSpec, QuerySlot, QuerySlotRequest, QuerySlotUsage, Quota, Timestamp};
 use logplane_quota::arbiter::{
-    Caps, Headroom, Holdings, Waiting, dispatch, settle_cost, tag_request,
+    ACTIVE_DEMAND, Caps, Headroom, HeadroomRule, Holdings, RecentDemand, TenantLoad, Waiting,
+    dispatch, settle_cost, tag_request,
 };
 use sqlx::Row;
 
@@ -133,12 +134,14 @@ impl SqlStore {
             request.cost_hint,
             quota.query_weight,
         );
+        self.bring_demand_forward(&mut tx, tenant, now).await?;
         sqlx::query(
-            "INSERT INTO query_tenant_tags (tenant, last_finish) VALUES ($1, $2) \
+            "INSERT INTO query_tenant_tags (tenant, last_finish, demand_at, idle_from) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (tenant) DO UPDATE SET last_finish = excluded.last_finish",
         )
         .bind(tenant.to_string())
         .bind(tags.finish)
+        .bind(now)
         .execute(&mut *tx)
         .await?;
         let id = slot_id();
@@ -380,6 +383,7 @@ impl SqlStore {
                 actual_cost,
                 weight,
             );
+            self.bring_demand_forward(conn, &tenant, now).await?;
             sqlx::query("UPDATE query_tenant_tags SET last_finish = $1 WHERE tenant = $2")
                 .bind(settled)
                 .bind(tenant)
@@ -391,6 +395,97 @@ impl SqlStore {
                 .await?;
         }
         Ok(rows.len() as u64)
+    }
+
+    /// Brings the tenant's recent demand up to `now`, before its count of outstanding queries
+    /// (held and waiting) changes: between two such changes the count was constant, which is
+    /// what makes the moving average exact.
+    async fn bring_demand_forward(
+        &self,
+        conn: &mut Conn,
+        tenant: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let row = sqlx::query(
+            "SELECT demand_average, demand_at FROM query_tenant_tags WHERE tenant = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(()) };
+        let outstanding = count(conn, "query_slots", "tenant = $1", &[tenant]).await?;
+        let time_constant = micros(self.slot_settings.demand_time_constant);
+        let demand = RecentDemand {
+            average: row.try_get("demand_average")?,
+            at_us: row.try_get("demand_at")?,
+        }
+        .at(now, outstanding, time_constant);
+        sqlx::query("UPDATE query_tenant_tags SET demand_average = $1, demand_at = $2, idle_from = $3 WHERE tenant = $4")
+            .bind(demand.average)
+            .bind(demand.at_us)
+            .bind(demand.idle_from_us(time_constant))
+            .bind(tenant.to_string())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The tenants active now — holding or waiting, or recently so — with their weights, caps
+    /// and recent demand, for the headroom rule.
+    async fn headroom(&self, conn: &mut Conn, now: i64) -> StoreResult<Headroom> {
+        if self.slot_settings.headroom == HeadroomRule::WorkConserving {
+            return Ok(Headroom::work_conserving());
+        }
+        let outstanding_rows =
+            sqlx::query("SELECT tenant, COUNT(*) AS outstanding FROM query_slots GROUP BY tenant")
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut outstanding: HashMap<String, i64> = HashMap::new();
+        for row in &outstanding_rows {
+            outstanding.insert(row.try_get("tenant")?, row.try_get("outstanding")?);
+        }
+        let rows = sqlx::query("SELECT tenant, demand_average, demand_at, idle_from FROM query_tenant_tags WHERE idle_from > $1")
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+        let time_constant = micros(self.slot_settings.demand_time_constant);
+        let mut demands: HashMap<String, f64> = HashMap::new();
+        for row in &rows {
+            let tenant: String = row.try_get("tenant")?;
+            let held_or_waiting = outstanding.get(&tenant).copied().unwrap_or(0);
+            let demand = RecentDemand {
+                average: row.try_get("demand_average")?,
+                at_us: row.try_get("demand_at")?,
+            }
+            .at(now, held_or_waiting, time_constant);
+            demands.insert(tenant, demand.average);
+        }
+        let mut tenants = HashMap::new();
+        let active = outstanding
+            .keys()
+            .chain(demands.keys())
+            .cloned()
+            .collect::<BTreeSet<String>>();
+        for tenant in active {
+            let recent_demand = demands.get(&tenant).copied().unwrap_or(0.0);
+            let busy = outstanding.get(&tenant).copied().unwrap_or(0) > 0;
+            if !busy && recent_demand < ACTIVE_DEMAND {
+                continue;
+            }
+            let quota = self.quota_in_tx(conn, &tenant).await?;
+            tenants.insert(
+                tenant,
+                TenantLoad {
+                    weight: quota.query_weight,
+                    max_concurrent: quota.max_concurrent_queries,
+                    recent_demand,
+                },
+            );
+        }
+        Ok(Headroom {
+            rule: self.slot_settings.headroom,
+            tenants,
+        })
     }
 
     async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
@@ -449,6 +544,7 @@ impl SqlStore {
             });
         }
         let caps = self.load_caps(conn, &waiting).await?;
+        let headroom = self.headroom(conn, now).await?;
         let decided = dispatch(
             self.slot_settings.capacity,
             virtual_time,
@@ -462,9 +558,7 @@ impl SqlStore {
                         project: 0,
                     })
             },
-            // Plain start-time fair queuing for now; the simulated headroom rule (quota/README.md)
-            // needs each tenant's recent demand kept in the store.
-            &Headroom::work_conserving(),
+            &headroom,
         );
         let lease_end = now + micros(self.slot_settings.lease_ttl);
         let mut granted = BTreeSet::new();
