@@ -42,6 +42,22 @@ enum Enqueued {
     Refused(SlotAdmission),
 }
 
+/// Tenants' quotas, read once per arbiter step: a step consults the same few tenants' quotas
+/// for caps, weights and headroom.
+#[derive(Default)]
+struct QuotaCache(HashMap<String, Quota>);
+
+impl QuotaCache {
+    async fn get(&mut self, store: &SqlStore, conn: &mut Conn, tenant: &str) -> StoreResult<Quota> {
+        if let Some(quota) = self.0.get(tenant) {
+            return Ok(*quota);
+        }
+        let quota = store.quota_in_tx(conn, tenant).await?;
+        self.0.insert(tenant.to_string(), quota);
+        Ok(quota)
+    }
+}
+
 impl SqlStore {
     fn lease_ttl_ms(&self) -> i64 {
         i64::try_from(self.slot_settings.lease_ttl.as_millis()).unwrap_or(i64::MAX)
@@ -112,8 +128,9 @@ impl SqlStore {
             )));
         }
         let now = Timestamp::now().unix_micros();
-        self.expire_slots(&mut tx, now).await?;
-        let quota = self.quota_in_tx(&mut tx, tenant).await?;
+        let mut quotas = QuotaCache::default();
+        self.expire_slots(&mut tx, now, &mut quotas).await?;
+        let quota = quotas.get(self, &mut tx, tenant).await?;
         let queued = count(
             &mut tx,
             "query_slots",
@@ -159,7 +176,9 @@ impl SqlStore {
         .bind(request.cost_hint)
         .execute(&mut *tx)
         .await?;
-        let granted = self.dispatch_in_tx(&mut tx, virtual_time, now).await?;
+        let granted = self
+            .dispatch_in_tx(&mut tx, virtual_time, now, &mut quotas)
+            .await?;
         if granted.contains(&id) {
             commit(tx).await?;
             self.slot_grants.notify_waiters();
@@ -227,8 +246,14 @@ impl SqlStore {
             if state.as_deref() == Some("granted") {
                 return Ok(self.granted(id.to_string()));
             }
-            self.remove_slots(&mut tx, "id = $1", &[id], Timestamp::now().unix_micros())
-                .await?;
+            self.remove_slots(
+                &mut tx,
+                "id = $1",
+                &[id],
+                Timestamp::now().unix_micros(),
+                &mut QuotaCache::default(),
+            )
+            .await?;
             commit(tx).await?;
             Ok(SlotAdmission::TimedOut)
         })
@@ -255,7 +280,12 @@ impl SqlStore {
                 None => false,
             };
             let granted = self
-                .dispatch_in_tx(&mut tx, virtual_time, Timestamp::now().unix_micros())
+                .dispatch_in_tx(
+                    &mut tx,
+                    virtual_time,
+                    Timestamp::now().unix_micros(),
+                    &mut QuotaCache::default(),
+                )
                 .await?;
             commit(tx).await?;
             Ok((removed, granted))
@@ -331,22 +361,37 @@ impl SqlStore {
         let now = Timestamp::now().unix_micros();
         let removed = match holder {
             Some(holder) => {
-                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now)
+                self.remove_slots(
+                    conn,
+                    "id = $1 AND holder = $2",
+                    &[id, holder],
+                    now,
+                    &mut QuotaCache::default(),
+                )
+                .await?
+            }
+            None => {
+                self.remove_slots(conn, "id = $1", &[id], now, &mut QuotaCache::default())
                     .await?
             }
-            None => self.remove_slots(conn, "id = $1", &[id], now).await?,
         };
         Ok(removed > 0)
     }
 
-    async fn expire_slots(&self, conn: &mut Conn, now: i64) -> StoreResult<()> {
+    async fn expire_slots(
+        &self,
+        conn: &mut Conn,
+        now: i64,
+        quotas: &mut QuotaCache,
+    ) -> StoreResult<()> {
         let rows =
             sqlx::query_scalar::<_, String>("SELECT id FROM query_slots WHERE expires_at < $1")
                 .bind(now)
                 .fetch_all(&mut *conn)
                 .await?;
         for id in rows {
-            self.remove_slots(conn, "id = $1", &[&id], now).await?;
+            self.remove_slots(conn, "id = $1", &[&id], now, quotas)
+                .await?;
         }
         Ok(())
     }
@@ -361,6 +406,7 @@ impl SqlStore {
         condition: &str,
         values: &[&str],
         now: i64,
+        quotas: &mut QuotaCache,
     ) -> StoreResult<u64> {
         let select = format!(
             "SELECT id, tenant, tagged_cost, granted_at, expires_at FROM query_slots WHERE {condition}"
@@ -376,7 +422,7 @@ impl SqlStore {
             let granted_at: Option<i64> = row.try_get("granted_at")?;
             let held_until = now.min(row.try_get::<i64, _>("expires_at")?);
             let actual_cost = granted_at.map_or(0, |granted| (held_until - granted).max(0) / 1000);
-            let weight = self.quota_in_tx(conn, &tenant).await?.query_weight;
+            let weight = quotas.get(self, conn, &tenant).await?.query_weight;
             let settled = settle_cost(
                 last_finish(conn, &tenant).await?.unwrap_or(0),
                 tagged_cost,
@@ -432,7 +478,12 @@ impl SqlStore {
 
     /// The tenants active now — holding or waiting, or recently so — with their weights, caps
     /// and recent demand, for the headroom rule.
-    async fn headroom(&self, conn: &mut Conn, now: i64) -> StoreResult<Headroom> {
+    async fn headroom(
+        &self,
+        conn: &mut Conn,
+        now: i64,
+        quotas: &mut QuotaCache,
+    ) -> StoreResult<Headroom> {
         if self.slot_settings.headroom == HeadroomRule::WorkConserving {
             return Ok(Headroom::work_conserving());
         }
@@ -472,7 +523,7 @@ impl SqlStore {
             if !busy && recent_demand < ACTIVE_DEMAND {
                 continue;
             }
-            let quota = self.quota_in_tx(conn, &tenant).await?;
+            let quota = quotas.get(self, conn, &tenant).await?;
             tenants.insert(
                 tenant,
                 TenantLoad {
@@ -505,8 +556,9 @@ impl SqlStore {
         conn: &mut Conn,
         virtual_time: i64,
         now: i64,
+        quotas: &mut QuotaCache,
     ) -> StoreResult<BTreeSet<String>> {
-        self.expire_slots(conn, now).await?;
+        self.expire_slots(conn, now, quotas).await?;
         let mut holdings = Holdings::default();
         let held = sqlx::query(
             "SELECT tenant, project, COUNT(*) AS held FROM query_slots WHERE state = 'granted' GROUP BY tenant, project",
@@ -543,8 +595,8 @@ impl SqlStore {
                 start_tag: row.try_get("start_tag")?,
             });
         }
-        let caps = self.load_caps(conn, &waiting).await?;
-        let headroom = self.headroom(conn, now).await?;
+        let caps = self.load_caps(conn, &waiting, quotas).await?;
+        let headroom = self.headroom(conn, now, quotas).await?;
         let decided = dispatch(
             self.slot_settings.capacity,
             virtual_time,
@@ -583,25 +635,18 @@ impl SqlStore {
         &self,
         conn: &mut Conn,
         waiting: &[Waiting],
+        quotas: &mut QuotaCache,
     ) -> StoreResult<HashMap<(String, String), Caps>> {
-        let mut tenant_caps: HashMap<String, i64> = HashMap::new();
         let mut caps = HashMap::new();
         for request in waiting {
             let key = (request.tenant.clone(), request.project.clone());
             if caps.contains_key(&key) {
                 continue;
             }
-            let tenant_cap = match tenant_caps.get(&request.tenant) {
-                Some(cap) => *cap,
-                None => {
-                    let cap = self
-                        .quota_in_tx(conn, &request.tenant)
-                        .await?
-                        .max_concurrent_queries;
-                    tenant_caps.insert(request.tenant.clone(), cap);
-                    cap
-                }
-            };
+            let tenant_cap = quotas
+                .get(self, conn, &request.tenant)
+                .await?
+                .max_concurrent_queries;
             let spec: Option<String> =
                 sqlx::query_scalar("SELECT spec FROM projects WHERE tenant = $1 AND name = $2")
                     .bind(request.tenant.clone())
