@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions};
+use logplane_store::{AgentSettings, QuerySlotSettings, SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppOptions};
@@ -28,6 +28,7 @@ pub async fn open_store(
         acquire_timeout: args.store_timeout(),
         quota_defaults,
         query_slots,
+        agents: AgentSettings::default(),
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)

@@ -85,6 +85,8 @@ quota_fields! {
     max_collection_configs_per_project: 200, 0;
     /// The tenant's API keys.
     max_api_keys: 100, 0;
+    /// Agents enrolled in the tenant (online or not); enrolling more is refused.
+    max_agents: 50_000, 0;
     /// Ingest bytes per second over the tenant's shards, enforced by the workers.
     ingest_bytes_per_sec: 100 * 1024 * 1024, 0;
     /// Ingest events per second, enforced by the workers.
