@@ -22,13 +22,14 @@ pub async fn open_store(
     args: &StoreArgs,
     quota_defaults: Quota,
     query_slots: QuerySlotSettings,
+    agents: AgentSettings,
 ) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
         acquire_timeout: args.store_timeout(),
         quota_defaults,
         query_slots,
-        agents: AgentSettings::default(),
+        agents,
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -49,7 +50,13 @@ pub async fn open_store(
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
-    let store = open_store(&args, Quota::default(), QuerySlotSettings::default()).await?;
+    let store = open_store(
+        &args,
+        Quota::default(),
+        QuerySlotSettings::default(),
+        AgentSettings::default(),
+    )
+    .await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
     store.close().await;
     Ok(())
@@ -71,7 +78,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lease_ttl: Duration::from_millis(args.query_slot_lease_ms),
         poll_interval: Duration::from_millis(args.query_slot_poll_ms),
     };
-    let sql_store = open_store(&args.store, quota_defaults, slot_settings).await?;
+    let agent_settings = AgentSettings {
+        offline_after: Duration::from_secs(args.agent_offline_after_seconds),
+        auto_pause_failed_percent: args.rollout_auto_pause_failed_percent,
+    };
+    let sql_store = open_store(&args.store, quota_defaults, slot_settings, agent_settings).await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -110,9 +121,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_sec: quota_defaults.api_requests_per_sec,
             burst: quota_defaults.api_burst,
         },
+        agent_rate: ApiRate {
+            per_sec: args.agent_requests_per_sec,
+            burst: args.agent_burst,
+        },
+        ingest_url: args.ingest_url.clone(),
     };
-    let router = app::build(store.clone(), tokens, options);
-    spawn_query_slot_reconciler(store, slot_settings.lease_ttl);
+    let router = app::build(store.clone(), tokens, options)
+        .map_err(|reason| anyhow::anyhow!("--ingest-url: {reason}"))?;
+    spawn_query_slot_reconciler(store.clone(), slot_settings.lease_ttl);
+    spawn_distribution_poller(
+        store.clone(),
+        Duration::from_millis(args.distribution_poll_ms),
+    );
+    spawn_rollout_guard(store, Duration::from_millis(args.rollout_check_ms));
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -203,6 +225,39 @@ fn spawn_query_slot_reconciler(store: Arc<dyn Store>, lease_ttl: Duration) {
             ticks.tick().await;
             if let Err(error) = store.reconcile_query_slots().await {
                 tracing::warn!(%error, "query-slot reconciliation failed; retrying");
+            }
+        }
+    });
+}
+
+/// Publishes distribution changes made through other replicas to the agents waiting here.
+fn spawn_distribution_poller(store: Arc<dyn Store>, period: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = store.poll_distribution().await {
+                tracing::warn!(%error, "polling distribution generations failed; retrying");
+            }
+        }
+    });
+}
+
+/// Pauses rollouts whose updated agents fail too often: on a timer, and at once after a failure
+/// report on this replica. Every replica runs it; the pause is conditional, so that is safe.
+fn spawn_rollout_guard(store: Arc<dyn Store>, period: Duration) {
+    let failures = store.failure_reports();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = failures.notified() => {}
+            }
+            if let Err(error) = store.reconcile_rollouts().await {
+                tracing::warn!(%error, "judging rollouts failed; retrying");
             }
         }
     });

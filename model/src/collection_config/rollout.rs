@@ -78,11 +78,11 @@ pub struct RevisionStatus {
     pub revision: i64,
     /// Agents whose last bundle was meant to carry this revision (skipped ones included).
     pub targeted: i64,
-    /// Agents that reported the bundle carrying it applied.
+    /// Agents that run it: their last applied bundle carries it.
     pub applied: i64,
     /// Agents that reported they are loading it.
     pub applying: i64,
-    /// Agents that reported the bundle carrying it failed.
+    /// Agents that reported the bundle carrying it failed (they keep running their previous one).
     pub failed: i64,
     /// Agents whose type cannot express it.
     pub skipped: i64,

@@ -10,7 +10,8 @@ use logplane_model::{
 use sqlx::Row;
 
 use super::agents::{
-    parse_agent_type, parse_json, render_json, selected_attributes, sync_state_text,
+    parse_agent_type, parse_json, parse_sync_state, render_json, selected_attributes,
+    sync_state_text,
 };
 use super::generations::read_generation;
 use super::{Conn, SqlStore, commit, dynamic, retrying};
@@ -250,7 +251,29 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            forget_idle_config_rows(&mut tx, agent_id).await?;
+            // The agent may have reported on this bundle before this record landed (the API
+            // records in the background): its stored status then applies now.
+            let status = sqlx::query(
+                "SELECT status_hash, status_state, status_message FROM agents WHERE id = $1",
+            )
+            .bind(agent_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            let status_hash: Option<String> = status.try_get("status_hash")?;
+            let status_state: Option<String> = status.try_get("status_state")?;
+            match (status_hash, status_state) {
+                (Some(hash), Some(state)) if hash == bundle.hash => {
+                    let message: Option<String> = status.try_get("status_message")?;
+                    record_config_reports(
+                        &mut tx,
+                        agent_id,
+                        parse_sync_state(&state)?,
+                        message.as_deref().unwrap_or(""),
+                    )
+                    .await?;
+                }
+                _ => forget_idle_config_rows(&mut tx, agent_id).await?,
+            }
             commit(tx).await
         })
         .await

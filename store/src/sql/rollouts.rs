@@ -89,8 +89,9 @@ async fn write_rollout(
     Ok(())
 }
 
-/// One config's agents that reported its current revision: how many, and how many failed with a
-/// bundle that changed this config for them.
+/// One config's agents updated to its current revision: how many run it, and how many failed to
+/// load a bundle that brought it (failures of bundles that did not change this config, such as
+/// another config's bad revision, are not held against it).
 struct ReportedOutcome {
     tenant: String,
     project: String,
@@ -198,12 +199,13 @@ impl SqlStore {
             let mut conn = self.reader().await?;
             let rows = sqlx::query(
                 "SELECT c.tenant, c.project, c.name, c.revision, \
-                 SUM(CASE WHEN s.reported_state = 'applied' THEN 1 ELSE 0 END) AS applied, \
-                 SUM(CASE WHEN s.reported_state = 'failed' AND (s.applied_revision IS NULL \
-                     OR s.applied_revision <> c.revision) THEN 1 ELSE 0 END) AS failed \
+                 SUM(CASE WHEN s.applied_revision = c.revision THEN 1 ELSE 0 END) AS applied, \
+                 SUM(CASE WHEN s.reported_revision = c.revision AND s.reported_state = 'failed' \
+                     AND (s.applied_revision IS NULL OR s.applied_revision <> c.revision) \
+                     THEN 1 ELSE 0 END) AS failed \
                  FROM collection_configs c JOIN agent_configs s ON s.tenant = c.tenant \
                  AND s.project = c.project AND s.collection_config = c.name \
-                 AND s.reported_revision = c.revision \
+                 AND (s.reported_revision = c.revision OR s.applied_revision = c.revision) \
                  WHERE c.rollout_state = 'running' AND c.rollout_percent > 0 \
                  GROUP BY c.tenant, c.project, c.name, c.revision",
             )
@@ -338,11 +340,18 @@ impl SqlStore {
             status.targeted = row.try_get("agents")?;
             status.skipped = row.try_get("skipped")?;
         }
+        // Applied counts what agents run; applying and failed count their last report, so an
+        // agent that failed to load a new revision counts there and as running the old one.
         let reported = bind_key(
             sqlx::query(
-                "SELECT reported_revision AS revision, reported_state AS state, COUNT(*) AS agents \
+                "SELECT applied_revision AS revision, 'applied' AS state, COUNT(*) AS agents \
                  FROM agent_configs WHERE tenant = $1 AND project = $2 AND collection_config = $3 \
-                 AND reported_revision IS NOT NULL GROUP BY reported_revision, reported_state",
+                 AND applied_revision IS NOT NULL GROUP BY applied_revision \
+                 UNION ALL \
+                 SELECT reported_revision AS revision, reported_state AS state, COUNT(*) AS agents \
+                 FROM agent_configs WHERE tenant = $1 AND project = $2 AND collection_config = $3 \
+                 AND reported_revision IS NOT NULL AND reported_state IN ('applying', 'failed') \
+                 GROUP BY reported_revision, reported_state",
             ),
             key,
         )
@@ -350,13 +359,13 @@ impl SqlStore {
         .await?;
         for row in &reported {
             let revision: i64 = row.try_get("revision")?;
-            let state: Option<String> = row.try_get("state")?;
+            let state: String = row.try_get("state")?;
             let agents: i64 = row.try_get("agents")?;
             let status = revisions.entry(revision).or_insert_with(|| empty(revision));
-            match state.as_deref() {
-                Some("applied") => status.applied = agents,
-                Some("applying") => status.applying = agents,
-                Some("failed") => status.failed = agents,
+            match state.as_str() {
+                "applied" => status.applied = agents,
+                "applying" => status.applying = agents,
+                "failed" => status.failed = agents,
                 _ => {}
             }
         }
