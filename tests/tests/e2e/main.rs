@@ -6,6 +6,7 @@
 //! `LOGPLANE_TEST_POSTGRES_URL` points.
 
 mod api_coverage;
+mod collection;
 mod graceful_shutdown;
 mod json_logs;
 mod quick_start;
