@@ -52,6 +52,9 @@ pub struct AppOptions {
     pub agent_rate: ApiRate,
     /// The base URL of the ingest service, written into rendered configs.
     pub ingest_url: String,
+    /// Sync calls that may wait at once on this replica; beyond, calls are answered without
+    /// waiting and told when to call again.
+    pub max_waiting_agents: usize,
 }
 
 impl Default for AppOptions {
@@ -73,6 +76,7 @@ impl Default for AppOptions {
                 burst: 30,
             },
             ingest_url: DEFAULT_INGEST_URL.to_string(),
+            max_waiting_agents: 50_000,
         }
     }
 }
@@ -112,6 +116,16 @@ pub fn build(
     tokens: Arc<TokenService>,
     options: AppOptions,
 ) -> Result<Router, String> {
+    build_with_distribution(store, tokens, options).map(|(router, _)| router)
+}
+
+/// [`build`], also handing back the distribution, which the server tells to stop holding
+/// waiting agents when it shuts down.
+pub fn build_with_distribution(
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    options: AppOptions,
+) -> Result<(Router, Arc<Distribution>), String> {
     let (router, document) = api_routes().split_for_parts();
     let document = openapi::complete(document);
     let state = AppState {
@@ -124,11 +138,15 @@ pub fn build(
             options.default_tenant_rate,
         )),
         agent_limits: Arc::new(ApiRateLimiter::new(options.agent_rate, options.agent_rate)),
-        distribution: Arc::new(Distribution::new(&options.ingest_url)?),
+        distribution: Arc::new(Distribution::new(
+            &options.ingest_url,
+            options.max_waiting_agents,
+        )?),
     };
+    let distribution = state.distribution.clone();
     spawn_limiter_housekeeping(&state.api_limits);
     spawn_limiter_housekeeping(&state.agent_limits);
-    Ok(router
+    let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound("no resource at this path".into()) })
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -136,7 +154,8 @@ pub fn build(
         }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state))
+        .with_state(state);
+    Ok((router, distribution))
 }
 
 /// How often idle API-key buckets are forgotten.

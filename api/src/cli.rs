@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// Base URL of the ingest service, written into the configs rendered for agents.
     #[arg(long, env = "LOGPLANE_INGEST_URL", default_value = crate::app::DEFAULT_INGEST_URL)]
     pub ingest_url: String,
+    /// Sync calls that may wait for a change at once on this replica; beyond, calls are
+    /// answered without waiting (304 with Retry-After). Each waiting call holds a few kilobytes.
+    #[arg(long, env = "LOGPLANE_MAX_WAITING_AGENTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_waiting_agents: u64,
     /// Sustained agent-protocol requests per second of each agent.
     #[arg(long, env = "LOGPLANE_AGENT_REQUESTS_PER_SEC", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub agent_requests_per_sec: i64,
@@ -119,7 +123,7 @@ pub struct ServeArgs {
     pub distribution_poll_ms: u64,
     /// How often rollouts are judged for an automatic pause (a failure report here also
     /// triggers it at once).
-    #[arg(long, env = "LOGPLANE_ROLLOUT_CHECK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(20..=60_000))]
+    #[arg(long, env = "LOGPLANE_ROLLOUT_CHECK_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(20..=60_000))]
     pub rollout_check_ms: u64,
 }
 

@@ -126,8 +126,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             burst: args.agent_burst,
         },
         ingest_url: args.ingest_url.clone(),
+        max_waiting_agents: usize::try_from(args.max_waiting_agents).unwrap_or(usize::MAX),
     };
-    let router = app::build(store.clone(), tokens, options)
+    let (router, distribution) = app::build_with_distribution(store.clone(), tokens, options)
         .map_err(|reason| anyhow::anyhow!("--ingest-url: {reason}"))?;
     spawn_query_slot_reconciler(store.clone(), slot_settings.lease_ttl);
     spawn_distribution_poller(
@@ -144,6 +145,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stopping = stopping.clone();
         axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown_signal().await;
+            // Agents parked in a long poll are answered now, not at the end of their wait.
+            distribution.stop_waiting();
             stopping.notify_one();
         })
     };

@@ -891,6 +891,56 @@ async fn group_and_config_quotas_refuse_creates(app: TestApp) {
     );
 }
 
+/// A replica holds at most `max_waiting_agents` waiting calls; others are answered at once and
+/// told when to call again, so a fleet larger than planned degrades to polling instead of
+/// exhausting memory.
+async fn a_full_replica_answers_without_waiting(backend: logplane_store::Backend) {
+    let app = TestApp::start_with(
+        backend,
+        logplane_api::app::AppOptions {
+            key_rate: logplane_model::quota::ApiRate {
+                per_sec: 1_000_000,
+                burst: 1_000_000,
+            },
+            max_waiting_agents: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    setup(&app, "acme").await;
+    let mut first = TestAgent::enroll(&app, "acme", "native", json!({})).await;
+    let mut second = TestAgent::enroll(&app, "acme", "native", json!({})).await;
+    let (first_hash, _) = first.sync_and_apply(&app).await;
+    let (second_hash, _) = second.sync_and_apply(&app).await;
+    let waiting = waiting_sync(&app, &mut first, &first_hash).await;
+    let metrics = app.call(Method::GET, "/metrics", None, None).await.text();
+    assert!(
+        metrics.contains("logplane_agent_syncs_waiting 1"),
+        "{metrics}"
+    );
+    let refused = second.sync(&app, Some(&second_hash), LONG_WAIT_MS).await;
+    assert_eq!(refused.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    change_config(&app, "next").await;
+    rollout(&app, PROJECT, "nginx", 100).await;
+    assert_eq!(waiting.await.unwrap().status, StatusCode::OK);
+}
+
+macro_rules! with_own_options {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() { super::$test(logplane_store::Backend::Postgres).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() { super::$test(logplane_store::Backend::Sqlite).await }
+            }
+        )*
+    };
+}
+
+with_own_options!(a_full_replica_answers_without_waiting);
+
 on_both_backends!(
     a_bundle_is_sent_once_then_304_without_a_body,
     each_agent_type_receives_its_own_rendering,

@@ -124,13 +124,15 @@ fn with_headers(mut response: Response, hash: &str, full_state_requested: bool) 
 /// binding, a rollout, the groups' selectors) and answers 200 as soon as the bundle changes, or
 /// 304 without a body at the end of the wait. Both carry the bundle's hash as `ETag`. A `seq`
 /// that does not follow the previous one is answered at once with `Logplane-Report-Full-State:
-/// true`: the next call must carry the attributes and the status.
+/// true`: the next call must carry the attributes and the status. A 304 with `Retry-After` means
+/// the server could not hold the call (too many waiting agents, or shutting down): call again
+/// after that many seconds.
 #[utoipa::path(post, path = "/v1/agents/{agent}/sync", operation_id = "agent_sync", tag = "agents",
     params(AgentPath, SyncParams, SyncHeaders),
     request_body = AgentSyncRequest,
     responses(
         (status = 200, description = "The agent's bundle", body = ConfigBundle, headers(("ETag" = String, description = "The bundle's hash, quoted"), ("Logplane-Report-Full-State" = String, description = "`true` when the next call must carry the agent's full state"))),
-        (status = 304, description = "The bundle is still the one named in If-None-Match", headers(("ETag" = String, description = "The bundle's hash, quoted"), ("Logplane-Report-Full-State" = String, description = "`true` when the next call must carry the agent's full state"))),
+        (status = 304, description = "The bundle is still the one named in If-None-Match", headers(("ETag" = String, description = "The bundle's hash, quoted"), ("Logplane-Report-Full-State" = String, description = "`true` when the next call must carry the agent's full state"), ("Retry-After" = String, description = "Set when the call could not wait: seconds before calling again"))),
     ))]
 async fn agent_sync(
     State(state): State<AppState>,
@@ -161,11 +163,16 @@ async fn agent_sync(
         SyncOutcome::Unchanged {
             hash,
             full_state_requested,
-        } => with_headers(
-            StatusCode::NOT_MODIFIED.into_response(),
-            &hash,
-            full_state_requested,
-        ),
+            retry_after_seconds,
+        } => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            if let Some(seconds) = retry_after_seconds {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            with_headers(response, &hash, full_state_requested)
+        }
     })
 }
 
