@@ -13,8 +13,10 @@ pub const MAX_QUOTA_VALUE: i64 = 1 << 50;
 
 /// Declares the quota fields once: the effective quota, the written overrides and the names,
 /// all in the same order. A field list written three times by hand drifts.
+/// `$min` is a token tree, not an `expr`: utoipa's `#[schema]` parser does not see through the
+/// invisible group an `expr` fragment is wrapped in, and wrote `minimum` = the maximum.
 macro_rules! quota_fields {
-    ($($(#[doc = $doc:literal])* $name:ident: $default:expr, $min:expr;)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident: $default:expr, $min:tt;)*) => {
         /// A tenant's effective quota: every field has a value.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
         pub struct Quota {
