@@ -1153,6 +1153,15 @@ async fn sync_reports_detect_sequence_gaps_and_record_status_per_config(
         .await
         .unwrap();
     assert!(restart.full_state_requested, "a restarted sequence too");
+    store
+        .report_agent_sync(&ctx, &agent.agent_id, sync(i64::MAX))
+        .await
+        .unwrap();
+    let after_max = store
+        .report_agent_sync(&ctx, &agent.agent_id, sync(1))
+        .await
+        .unwrap();
+    assert!(after_max.full_state_requested, "nothing follows i64::MAX");
 
     store
         .record_agent_bundle(&ctx, &agent.agent_id, sent("aa", &[("nginx", 1)]))

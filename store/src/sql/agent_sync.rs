@@ -107,7 +107,9 @@ impl SqlStore {
             "enrollment labels",
         )?;
         let now = Timestamp::now();
-        let full_state_requested = last_seq.is_some_and(|last| request.seq != last + 1);
+        // `checked_add`: a seq of i64::MAX has no successor, so whatever follows it is a gap.
+        let full_state_requested =
+            last_seq.is_some_and(|last| last.checked_add(1) != Some(request.seq));
 
         if let Some(reported) = &request.attributes
             && *reported != attributes
