@@ -311,7 +311,8 @@ impl LogplaneServer {
             },
             ..app::AppOptions::default()
         };
-        let router = app::build(Arc::new(store.clone()), tokens, unlimited);
+        let router =
+            app::build(Arc::new(store.clone()), tokens, unlimited).expect("default options");
         let address = serve_on_loopback(router).await?;
         let token = exchange_api_key(address, &admin_secret).await?;
         create_tenant_and_project(address, &token).await?;

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::tokens::TokenService;
+use crate::distribution::Distribution;
 use crate::extract::body::MAX_BODY_BYTES;
 use crate::openapi::{self, OperationIndex};
 use crate::problem::ApiError;
@@ -31,15 +32,29 @@ pub struct AppState {
     /// The management API's budget. Worker and agent protocols get limiters of their own, so a
     /// tenant flooding the API never delays a heartbeat.
     pub api_limits: Arc<ApiRateLimiter>,
+    /// Each agent's own budget for the agent protocol.
+    pub agent_limits: Arc<ApiRateLimiter>,
+    /// Agents' bundles: snapshots, renders and the long poll.
+    pub distribution: Arc<Distribution>,
 }
 
+/// Where rendered configs send records unless configured (`--ingest-url`).
+pub const DEFAULT_INGEST_URL: &str = "http://127.0.0.1:7471";
+
 /// What the application is built with besides its store and token service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AppOptions {
     /// Every API key's rate; each tenant's comes from its quota.
     pub key_rate: ApiRate,
     /// The API rate of tenants whose quota does not set one (the server's quota default).
     pub default_tenant_rate: ApiRate,
+    /// Every agent's rate on the agent protocol.
+    pub agent_rate: ApiRate,
+    /// The base URL of the ingest service, written into rendered configs.
+    pub ingest_url: String,
+    /// Sync calls that may wait at once on this replica; beyond, calls are answered without
+    /// waiting and told when to call again.
+    pub max_waiting_agents: usize,
 }
 
 impl Default for AppOptions {
@@ -54,6 +69,14 @@ impl Default for AppOptions {
                 per_sec: quota.api_requests_per_sec,
                 burst: quota.api_burst,
             },
+            // A well-behaved agent calls once per change or per wait; the burst covers a restart
+            // with a full-state exchange.
+            agent_rate: ApiRate {
+                per_sec: 10,
+                burst: 30,
+            },
+            ingest_url: DEFAULT_INGEST_URL.to_string(),
+            max_waiting_agents: 50_000,
         }
     }
 }
@@ -70,6 +93,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::audit_events::router())
         .merge(routes::quotas::router())
         .merge(routes::query_slots::router())
+        .merge(routes::machine_groups::router())
+        .merge(routes::collection_configs::router())
+        .merge(routes::rollouts::router())
+        .merge(routes::bindings::router())
+        .merge(routes::enrollment_tokens::router())
+        .merge(routes::agents::router())
+        .merge(routes::agent_sync::router())
         .merge(routes::operations::router())
 }
 
@@ -79,7 +109,23 @@ pub fn openapi_document() -> OpenApi {
     openapi::complete(document)
 }
 
-pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptions) -> Router {
+/// Builds the application. Fails only on options it cannot serve (an ingest URL rendered configs
+/// could not use).
+pub fn build(
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    options: AppOptions,
+) -> Result<Router, String> {
+    build_with_distribution(store, tokens, options).map(|(router, _)| router)
+}
+
+/// [`build`], also handing back the distribution, which the server tells to stop holding
+/// waiting agents when it shuts down.
+pub fn build_with_distribution(
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    options: AppOptions,
+) -> Result<(Router, Arc<Distribution>), String> {
     let (router, document) = api_routes().split_for_parts();
     let document = openapi::complete(document);
     let state = AppState {
@@ -91,9 +137,16 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptio
             options.key_rate,
             options.default_tenant_rate,
         )),
+        agent_limits: Arc::new(ApiRateLimiter::new(options.agent_rate, options.agent_rate)),
+        distribution: Arc::new(Distribution::new(
+            &options.ingest_url,
+            options.max_waiting_agents,
+        )?),
     };
+    let distribution = state.distribution.clone();
     spawn_limiter_housekeeping(&state.api_limits);
-    router
+    spawn_limiter_housekeeping(&state.agent_limits);
+    let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound("no resource at this path".into()) })
         .layer(CatchPanicLayer::custom(|_panic| {
@@ -101,7 +154,8 @@ pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptio
         }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .with_state(state);
+    Ok((router, distribution))
 }
 
 /// How often idle API-key buckets are forgotten.

@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (applies migrations first).
-    Serve(ServeArgs),
+    // Boxed: the serve flags dwarf the other commands' (clippy::large_enum_variant).
+    Serve(Box<ServeArgs>),
     /// Apply the store's migrations and exit.
     Migrate(StoreArgs),
     /// Print the OpenAPI document and exit.
@@ -104,6 +105,34 @@ pub struct ServeArgs {
     /// built-in defaults for every tenant without its own value.
     #[arg(long, env = "LOGPLANE_QUOTA_DEFAULTS_FILE")]
     pub quota_defaults_file: Option<PathBuf>,
+    /// Base URL of the ingest service, written into the configs rendered for agents.
+    #[arg(long, env = "LOGPLANE_INGEST_URL", default_value = crate::app::DEFAULT_INGEST_URL)]
+    pub ingest_url: String,
+    /// Sync calls that may wait for a change at once on this replica; beyond, calls are
+    /// answered without waiting (304 with Retry-After). Each waiting call holds a few kilobytes.
+    #[arg(long, env = "LOGPLANE_MAX_WAITING_AGENTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_waiting_agents: u64,
+    /// Sustained agent-protocol requests per second of each agent.
+    #[arg(long, env = "LOGPLANE_AGENT_REQUESTS_PER_SEC", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub agent_requests_per_sec: i64,
+    /// Agent-protocol requests each agent may send in a burst above its sustained rate.
+    #[arg(long, env = "LOGPLANE_AGENT_BURST", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub agent_burst: i64,
+    /// An agent silent for longer is shown offline. At least 70 s: agents may wait 60 s in a sync.
+    #[arg(long, env = "LOGPLANE_AGENT_OFFLINE_AFTER_SECONDS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(70..=86_400))]
+    pub agent_offline_after_seconds: u64,
+    /// A rollout pauses itself when more than this percentage of the agents that received its
+    /// revision report failure.
+    #[arg(long, env = "LOGPLANE_ROLLOUT_AUTO_PAUSE_FAILED_PERCENT", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub rollout_auto_pause_failed_percent: u8,
+    /// How often waiting agents look for changes made through other replicas (changes made
+    /// through this one wake them at once).
+    #[arg(long, env = "LOGPLANE_DISTRIBUTION_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(20..=60_000))]
+    pub distribution_poll_ms: u64,
+    /// How often rollouts are judged for an automatic pause (a failure report here also
+    /// triggers it at once).
+    #[arg(long, env = "LOGPLANE_ROLLOUT_CHECK_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(20..=60_000))]
+    pub rollout_check_ms: u64,
 }
 
 fn parse_quantile(text: &str) -> Result<f64, String> {
@@ -127,7 +156,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => crate::server::serve(args).await,
+            Command::Serve(args) => crate::server::serve(*args).await,
             Command::Migrate(args) => crate::server::migrate(args).await,
             Command::Openapi => crate::server::print_openapi(),
         }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod distribution;
 pub mod extract;
 pub mod openapi;
 pub mod problem;

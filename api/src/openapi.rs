@@ -18,16 +18,20 @@ pub const BEARER_SCHEME: &str = "bearer";
 /// Operations callable without a token.
 const PUBLIC_OPERATIONS: &[&str] = &[
     "token_create",
+    "agent_enroll",
     "health_check",
     "readiness_check",
     "metrics_get",
 ];
 
+/// Public operations that check a credential of their own (an API key, an enrollment token).
+const CREDENTIAL_OPERATIONS: &[&str] = &["token_create", "agent_enroll"];
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "Logplane",
-        description = "The control plane of a multi-tenant log service: tenants, projects, logstores and their shards.\n\n\
+        description = "The control plane of a multi-tenant log service: tenants, projects, logstores and their shards, and what every agent collects.\n\n\
             Authenticate by exchanging an API key at `POST /v1/auth/token` and sending the token as `Authorization: Bearer <token>`.\n\n\
             Writes are `PUT` (create or replace, idempotent) with optimistic concurrency through `ETag` / `If-Match`, \
             and `If-None-Match: *` for create-only. Errors are RFC 9457 problem documents.",
@@ -43,6 +47,9 @@ const PUBLIC_OPERATIONS: &[&str] = &[
         (name = "audit", description = "Audit events"),
         (name = "quotas", description = "Per-tenant quotas and usage"),
         (name = "query-slots", description = "Cluster-wide query concurrency, for query frontends (tokens of audience `logplane-query`)"),
+        (name = "machine-groups", description = "Machine groups of a project: selectors over the tenant's agents, and the collection configs bound to them"),
+        (name = "collection-configs", description = "Collection configs of a project: what agents collect, revisions, rollouts, status and preview"),
+        (name = "agents", description = "Enrollment tokens, the tenant's agents, and the agent protocol (enrollment, and sync with tokens of audience `logplane-agent`)"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     components(schemas(logplane_model::Problem, logplane_model::FieldError))
@@ -203,7 +210,9 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
     };
     let has_path_parameters = has_parameter_in(ParameterIn::Path);
     let has_query_parameters = has_parameter_in(ParameterIn::Query);
-    let has_conditions = has_parameter_in(ParameterIn::Header);
+    // Write preconditions fail with 412; other headers (a sync's If-None-Match) do not.
+    let has_conditions = has_parameter_in(ParameterIn::Header)
+        && (*method == Method::PUT || *method == Method::DELETE);
     let has_body = operation.request_body.is_some();
 
     let mut applicable = vec!["500", "503"];
@@ -213,7 +222,11 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
             BEARER_SCHEME,
             Vec::<String>::new(),
         )]);
-    } else if operation.operation_id.as_deref() == Some("token_create") {
+    } else if operation
+        .operation_id
+        .as_deref()
+        .is_some_and(|id| CREDENTIAL_OPERATIONS.contains(&id))
+    {
         applicable.push("401");
     }
     if has_path_parameters {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use logplane_quota::arbiter::HeadroomRule;
-use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions};
+use logplane_store::{AgentSettings, QuerySlotSettings, SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppOptions};
@@ -23,12 +23,14 @@ pub async fn open_store(
     args: &StoreArgs,
     quota_defaults: Quota,
     query_slots: QuerySlotSettings,
+    agents: AgentSettings,
 ) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
         acquire_timeout: args.store_timeout(),
         quota_defaults,
         query_slots,
+        agents,
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -49,7 +51,13 @@ pub async fn open_store(
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
-    let store = open_store(&args, Quota::default(), QuerySlotSettings::default()).await?;
+    let store = open_store(
+        &args,
+        Quota::default(),
+        QuerySlotSettings::default(),
+        AgentSettings::default(),
+    )
+    .await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
     store.close().await;
     Ok(())
@@ -79,7 +87,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         demand_time_constant: Duration::from_millis(args.query_demand_time_constant_ms),
     };
-    let sql_store = open_store(&args.store, quota_defaults, slot_settings).await?;
+    let agent_settings = AgentSettings {
+        offline_after: Duration::from_secs(args.agent_offline_after_seconds),
+        auto_pause_failed_percent: args.rollout_auto_pause_failed_percent,
+    };
+    let sql_store = open_store(&args.store, quota_defaults, slot_settings, agent_settings).await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -118,9 +130,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_sec: quota_defaults.api_requests_per_sec,
             burst: quota_defaults.api_burst,
         },
+        agent_rate: ApiRate {
+            per_sec: args.agent_requests_per_sec,
+            burst: args.agent_burst,
+        },
+        ingest_url: args.ingest_url.clone(),
+        max_waiting_agents: usize::try_from(args.max_waiting_agents).unwrap_or(usize::MAX),
     };
-    let router = app::build(store.clone(), tokens, options);
-    spawn_query_slot_reconciler(store, slot_settings.lease_ttl);
+    let (router, distribution) = app::build_with_distribution(store.clone(), tokens, options)
+        .map_err(|reason| anyhow::anyhow!("--ingest-url: {reason}"))?;
+    spawn_query_slot_reconciler(store.clone(), slot_settings.lease_ttl);
+    spawn_distribution_poller(
+        store.clone(),
+        Duration::from_millis(args.distribution_poll_ms),
+    );
+    spawn_rollout_guard(store, Duration::from_millis(args.rollout_check_ms));
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -130,6 +154,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stopping = stopping.clone();
         axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown_signal().await;
+            // Agents parked in a long poll are answered now, not at the end of their wait.
+            distribution.stop_waiting();
             stopping.notify_one();
         })
     };
@@ -211,6 +237,39 @@ fn spawn_query_slot_reconciler(store: Arc<dyn Store>, lease_ttl: Duration) {
             ticks.tick().await;
             if let Err(error) = store.reconcile_query_slots().await {
                 tracing::warn!(%error, "query-slot reconciliation failed; retrying");
+            }
+        }
+    });
+}
+
+/// Publishes distribution changes made through other replicas to the agents waiting here.
+fn spawn_distribution_poller(store: Arc<dyn Store>, period: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = store.poll_distribution().await {
+                tracing::warn!(%error, "polling distribution generations failed; retrying");
+            }
+        }
+    });
+}
+
+/// Pauses rollouts whose updated agents fail too often: on a timer, and at once after a failure
+/// report on this replica. Every replica runs it; the pause is conditional, so that is safe.
+fn spawn_rollout_guard(store: Arc<dyn Store>, period: Duration) {
+    let failures = store.failure_reports();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = failures.notified() => {}
+            }
+            if let Err(error) = store.reconcile_rollouts().await {
+                tracing::warn!(%error, "judging rollouts failed; retrying");
             }
         }
     });

@@ -35,6 +35,7 @@ fn every_operation_documents_security_parameters_and_errors() {
     let document: Value = serde_json::from_str(&generated()).unwrap();
     let public = [
         "token_create",
+        "agent_enroll",
         "health_check",
         "readiness_check",
         "metrics_get",

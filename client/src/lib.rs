@@ -26,12 +26,15 @@
 // every match clumsier.
 #![allow(clippy::result_large_err)]
 
+mod agents;
 mod api_keys;
 mod audit_events;
 mod auth;
 mod client;
+mod collection_configs;
 mod error;
 mod logstores;
+mod machine_groups;
 mod operations;
 mod projects;
 mod query_slots;
@@ -40,6 +43,7 @@ mod request;
 mod shards;
 mod tenants;
 
+pub use agents::{AgentSync, BundleUpdate};
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use error::Error;
 pub use request::{PageOptions, Precondition, PutResponse};

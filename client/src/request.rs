@@ -221,7 +221,9 @@ fn decode_json<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T
     serde_json::from_slice(body).map_err(|error| Error::decode(status, error.to_string(), body))
 }
 
-async fn read_put_response<T: DeserializeOwned>(response: Response) -> Result<PutResponse<T>> {
+pub(crate) async fn read_put_response<T: DeserializeOwned>(
+    response: Response,
+) -> Result<PutResponse<T>> {
     let (status, headers, body) = read_body(response).await?;
     decode_put_response(status, &headers, body.as_ref())
 }

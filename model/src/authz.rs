@@ -102,6 +102,9 @@ pub enum Access {
     Platform,
     /// Query slots, acquired by query frontends on behalf of any tenant.
     QuerySlots,
+    /// The agent protocol, by an agent of the tenant. Which agent it may act for is the store's
+    /// check (its own id only), since the rule needs the agent named in the request.
+    AgentProtocol,
 }
 
 impl Access {
@@ -110,7 +113,7 @@ impl Access {
             Access::Read => Some(1),
             Access::Write => Some(2),
             Access::Admin => Some(3),
-            Access::Platform | Access::QuerySlots => None,
+            Access::Platform | Access::QuerySlots | Access::AgentProtocol => None,
         }
     }
 }
@@ -144,6 +147,13 @@ impl Caller {
             return match self.role {
                 Role::QueryFrontend => Ok(()),
                 _ if tenant.is_some() && self.tenant.as_deref() != tenant => Err(Denial::Hidden),
+                _ => Err(Denial::Forbidden),
+            };
+        }
+        if access == Access::AgentProtocol {
+            return match (self.role, tenant) {
+                _ if tenant.is_some() && self.tenant.as_deref() != tenant => Err(Denial::Hidden),
+                (Role::Agent, Some(_)) => Ok(()),
                 _ => Err(Denial::Forbidden),
             };
         }
@@ -240,6 +250,23 @@ mod tests {
         assert_eq!(
             caller(Role::Admin, Some("b")).authorize(Some("a"), Access::QuerySlots),
             Err(Denial::Hidden)
+        );
+    }
+
+    #[test]
+    fn agents_reach_the_agent_protocol_of_their_tenant_and_nothing_else() {
+        let agent = caller(Role::Agent, Some("a"));
+        assert_eq!(agent.authorize(Some("a"), Access::AgentProtocol), Ok(()));
+        assert_eq!(
+            agent.authorize(Some("b"), Access::AgentProtocol),
+            Err(Denial::Hidden)
+        );
+        for access in [Access::Read, Access::Write, Access::Admin] {
+            assert_eq!(agent.authorize(Some("a"), access), Err(Denial::Forbidden));
+        }
+        assert_eq!(
+            caller(Role::Admin, Some("a")).authorize(Some("a"), Access::AgentProtocol),
+            Err(Denial::Forbidden)
         );
     }
 

@@ -6,7 +6,10 @@ pub mod agent;
 pub mod api_key;
 pub mod audit;
 pub mod authz;
+pub mod binding;
 pub mod collection_config;
+pub mod enrollment;
+pub mod fleet;
 pub mod key_range;
 pub mod label_selector;
 pub mod labels;
@@ -37,7 +40,16 @@ pub use api_key::{
 };
 pub use audit::{AuditEvent, AuditResult};
 pub use authz::{Access, Caller, Role};
-pub use collection_config::{CollectionConfig, CollectionConfigRevision, CollectionConfigSpec};
+pub use binding::CollectionConfigBinding;
+pub use collection_config::{
+    CollectionConfig, CollectionConfigRevision, CollectionConfigRollout, CollectionConfigSpec,
+    CollectionConfigStatus, RollbackRequest, RolloutRequest,
+};
+pub use enrollment::{
+    AgentEnrollRequest, AgentEnrolled, EnrollmentToken, EnrollmentTokenCreated,
+    EnrollmentTokenRequest,
+};
+pub use fleet::Agent;
 pub use key_range::KeyRange;
 pub use label_selector::{LabelExpression, LabelOperator, LabelSelector};
 pub use labels::Labels;

@@ -26,6 +26,8 @@ pub struct Quota {
     pub max_collection_configs_per_project: i64,
     /// The tenant's API keys.
     pub max_api_keys: i64,
+    /// Agents enrolled in the tenant (online or not); enrolling more is refused.
+    pub max_agents: i64,
     /// Ingest bytes per second over the tenant's shards, enforced by the workers.
     pub ingest_bytes_per_sec: i64,
     /// Ingest events per second, enforced by the workers.
@@ -56,6 +58,7 @@ impl Default for Quota {
             max_machine_groups_per_project: 200,
             max_collection_configs_per_project: 200,
             max_api_keys: 100,
+            max_agents: 50_000,
             ingest_bytes_per_sec: 100 * 1024 * 1024,
             ingest_events_per_sec: 1_000_000,
             query_requests_per_sec: 100,
@@ -85,6 +88,7 @@ impl Quota {
                 self.max_collection_configs_per_project,
             ),
             ("max_api_keys", self.max_api_keys),
+            ("max_agents", self.max_agents),
             ("ingest_bytes_per_sec", self.ingest_bytes_per_sec),
             ("ingest_events_per_sec", self.ingest_events_per_sec),
             ("query_requests_per_sec", self.query_requests_per_sec),
@@ -127,6 +131,10 @@ pub struct QuotaSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 1125899906842624_i64)]
     pub max_api_keys: Option<i64>,
+    /// Agents enrolled in the tenant (online or not); enrolling more is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1125899906842624_i64)]
+    pub max_agents: Option<i64>,
     /// Ingest bytes per second over the tenant's shards, enforced by the workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 1125899906842624_i64)]
@@ -183,6 +191,7 @@ impl QuotaSpec {
                 .max_collection_configs_per_project
                 .unwrap_or(defaults.max_collection_configs_per_project),
             max_api_keys: self.max_api_keys.unwrap_or(defaults.max_api_keys),
+            max_agents: self.max_agents.unwrap_or(defaults.max_agents),
             ingest_bytes_per_sec: self
                 .ingest_bytes_per_sec
                 .unwrap_or(defaults.ingest_bytes_per_sec),
@@ -238,6 +247,9 @@ impl QuotaSpec {
         }
         if let Some(value) = self.max_api_keys {
             errors.check("max_api_keys", check_range(value, 0, MAX_QUOTA_VALUE));
+        }
+        if let Some(value) = self.max_agents {
+            errors.check("max_agents", check_range(value, 0, MAX_QUOTA_VALUE));
         }
         if let Some(value) = self.ingest_bytes_per_sec {
             errors.check(

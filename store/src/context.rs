@@ -92,3 +92,10 @@ pub enum SlotAdmission {
     /// No slot came free within the request's `max_wait_ms`.
     TimedOut,
 }
+
+/// An agent just enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolledAgent {
+    pub agent_id: String,
+    pub tenant: String,
+}

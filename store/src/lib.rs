@@ -8,24 +8,34 @@
 //! event in the same transaction.
 
 mod context;
+pub mod distribution;
 mod error;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
 use logplane_model::quota::TenantUsage;
 use logplane_model::{
-    ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, QuerySlot, QuerySlotRequest, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
+    Agent, AgentEnrollRequest, AgentSyncRequest, ApiKey, ApiKeyRequest, AuditEvent, Caller,
+    CollectionConfig, CollectionConfigBinding, CollectionConfigRevision, CollectionConfigRollout,
+    CollectionConfigSpec, CollectionConfigStatus, EnrollmentToken, EnrollmentTokenRequest,
+    KeyScope, Logstore, LogstoreSpec, MachineGroup, MachineGroupSpec, Project, ProjectSpec,
+    QuerySlot, QuerySlotRequest, QuotaSpec, RolloutRequest, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
-pub use context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission};
+pub use context::{
+    Ctx, EnrolledAgent, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission,
+};
+use distribution::{SentBundle, SyncReport, TenantDistribution};
 pub use error::{StoreError, StoreResult};
 pub use sql::{
-    Backend, Leadership, LeaseState, PoolStats, QuerySlotSettings, SqlStore, StoreOptions,
+    AgentSettings, Backend, Leadership, LeaseState, PoolStats, QuerySlotSettings, SqlStore,
+    StoreOptions,
 };
 
 #[async_trait]
@@ -185,4 +195,222 @@ pub trait Store: Send + Sync + 'static {
         tenant: Option<&str>,
         page: PageRequest,
     ) -> StoreResult<Listed<AuditEvent>>;
+
+    // Machine groups.
+
+    async fn put_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        spec: MachineGroupSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<MachineGroup>>;
+    async fn get_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+    ) -> StoreResult<MachineGroup>;
+    async fn delete_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()>;
+    async fn list_machine_groups(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<MachineGroup>>;
+    /// The agents the group's selector picks now, by id.
+    async fn list_machine_group_agents(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Agent>>;
+
+    // Collection configs, their revisions and rollouts.
+
+    /// A change of the spec makes a new revision and restarts the rollout at 0%.
+    async fn put_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        spec: CollectionConfigSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<CollectionConfig>>;
+    async fn get_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfig>;
+    async fn delete_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()>;
+    async fn list_collection_configs(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfig>>;
+    /// Newest first.
+    async fn list_collection_config_revisions(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigRevision>>;
+    /// Makes a new revision with `revision`'s content, rolled out to every agent at once.
+    async fn rollback_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        revision: i64,
+    ) -> StoreResult<CollectionConfig>;
+    async fn put_collection_config_rollout(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        request: RolloutRequest,
+    ) -> StoreResult<PutOutcome<CollectionConfigRollout>>;
+    async fn resume_collection_config_rollout(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfigRollout>;
+    async fn get_collection_config_status(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfigStatus>;
+    /// Pauses rollouts whose updated agents fail too often; run now and then by every replica,
+    /// and at once after a failure report (see [`Store::failure_reports`]). Returns how many it paused.
+    async fn reconcile_rollouts(&self) -> StoreResult<usize>;
+    /// Notified when an agent reports a failed bundle.
+    fn failure_reports(&self) -> Arc<tokio::sync::Notify>;
+
+    // Bindings between machine groups and collection configs.
+
+    async fn put_binding(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        machine_group: &str,
+        collection_config: &str,
+    ) -> StoreResult<PutOutcome<CollectionConfigBinding>>;
+    async fn delete_binding(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        machine_group: &str,
+        collection_config: &str,
+    ) -> StoreResult<()>;
+    /// The configs bound to a group, by config name.
+    async fn list_machine_group_bindings(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigBinding>>;
+    /// The groups a config is bound to, by group name.
+    async fn list_collection_config_bindings(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigBinding>>;
+
+    // Enrollment tokens (tenant admins) and agents.
+
+    async fn create_enrollment_token(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        request: EnrollmentTokenRequest,
+        secret_hash: &str,
+    ) -> StoreResult<EnrollmentToken>;
+    async fn list_enrollment_tokens(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<EnrollmentToken>>;
+    async fn delete_enrollment_token(&self, ctx: &Ctx, tenant: &str, id: &str) -> StoreResult<()>;
+    /// Enrolls an agent with the token whose secret hashes to `token_hash`; `None` when no such
+    /// token exists or it expired.
+    async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        request: AgentEnrollRequest,
+        secret_hash: &str,
+        request_id: Option<String>,
+    ) -> StoreResult<Option<EnrolledAgent>>;
+    async fn list_agents(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Agent>>;
+    /// Removes the agent and revokes its credential.
+    async fn delete_agent(&self, ctx: &Ctx, tenant: &str, agent: &str) -> StoreResult<()>;
+
+    // The agent protocol (audience logplane-agent; an agent acts for itself only).
+
+    /// Records a sync call's seq, attributes and status; returns what the bundle is computed for.
+    async fn report_agent_sync(
+        &self,
+        ctx: &Ctx,
+        agent: &str,
+        request: AgentSyncRequest,
+    ) -> StoreResult<SyncReport>;
+    /// Records what the agent was sent.
+    async fn record_agent_bundle(
+        &self,
+        ctx: &Ctx,
+        agent: &str,
+        bundle: SentBundle,
+    ) -> StoreResult<()>;
+    /// Everything the tenant's bundles are computed from, as of one generation.
+    async fn load_distribution(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantDistribution>;
+    /// The tenant's distribution generation as published on this replica: raised after every
+    /// change made here, and by [`Store::poll_distribution`] for changes made elsewhere.
+    fn watch_distribution(&self, tenant: &str) -> tokio::sync::watch::Receiver<i64>;
+    /// Reads the generations of tenants with waiting agents here and publishes them.
+    async fn poll_distribution(&self) -> StoreResult<usize>;
 }

@@ -59,6 +59,17 @@ impl TestDatabase {
         }
     }
 
+    /// The same database for a second replica in the same test: it opens it too, and leaves its
+    /// removal to the original.
+    pub fn handle(&self) -> TestDatabase {
+        TestDatabase {
+            backend: self.backend,
+            location: self.location.clone(),
+            postgres_name: None,
+            sqlite_dir: None,
+        }
+    }
+
     /// Opens the database and applies migrations, as `logplane serve` does at start.
     pub async fn open(&self) -> SqlStore {
         self.open_with(&StoreOptions::default()).await

@@ -1393,7 +1393,9 @@ async fn usage_reports_every_count_against_its_limit(store: Arc<SqlStore>, _db: 
         counts,
         [
             ("max_logstores_per_project", 1),
-            ("max_shards_per_project", 3)
+            ("max_shards_per_project", 3),
+            ("max_machine_groups_per_project", 0),
+            ("max_collection_configs_per_project", 0),
         ]
     );
     assert!(

@@ -39,6 +39,41 @@ impl RequestBody for logplane_model::QuotaSpec {
     const READ_ONLY_FIELDS: &'static [&'static str] =
         &["effective", "overrides", "updated_at", "etag"];
 }
+impl RequestBody for logplane_model::MachineGroupSpec {
+    const READ_ONLY_FIELDS: &'static [&'static str] = logplane_model::META_FIELDS;
+}
+impl RequestBody for logplane_model::CollectionConfigSpec {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &[
+        "name",
+        "created_at",
+        "updated_at",
+        "etag",
+        "revision",
+        "content_hash",
+    ];
+}
+impl RequestBody for logplane_model::RolloutRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &[
+        "revision",
+        "previous_revision",
+        "paused",
+        "paused_reason",
+        "updated_at",
+    ];
+}
+impl RequestBody for logplane_model::RollbackRequest {}
+impl RequestBody for logplane_model::collection_config::PreviewRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["entries"];
+}
+impl RequestBody for logplane_model::EnrollmentTokenRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["id", "created_at", "expires_at", "secret"];
+}
+impl RequestBody for logplane_model::AgentEnrollRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["agent_id", "tenant", "api_key"];
+}
+impl RequestBody for logplane_model::AgentSyncRequest {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &["hash", "configs", "files"];
+}
 
 pub struct ApiJson<T>(pub T);
 

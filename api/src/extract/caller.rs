@@ -50,6 +50,29 @@ impl FromRequestParts<AppState> for QueryFrontend {
     }
 }
 
+/// An authenticated agent (audience `logplane-agent`), within its own request budget: agent
+/// fleets are far larger than a tenant's API budget, so each agent is limited on its own and never
+/// draws on the management API's budgets.
+pub struct AgentCaller(pub Ctx);
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = identify(parts, state, logplane_model::authz::AUDIENCE_AGENT).await?;
+        if let Err(limited) = state.agent_limits.check(None, &identity.caller.key_id) {
+            return Err(ApiError::RateLimited {
+                detail: format!(
+                    "this agent's request rate is exhausted; retry in {} s",
+                    limited.retry_after_seconds()
+                ),
+                limited,
+            });
+        }
+        Ok(AgentCaller(Ctx::new(identity.caller, request_id(parts))))
+    }
+}
+
 fn request_id(parts: &Parts) -> Option<String> {
     parts.extensions.get::<RequestId>().map(|id| id.0.clone())
 }

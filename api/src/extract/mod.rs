@@ -8,7 +8,7 @@ pub mod path;
 pub mod precondition;
 
 pub use body::{ApiJson, RequestBody};
-pub use caller::{Authenticated, OperationId, RequestId};
+pub use caller::{AgentCaller, Authenticated, OperationId, RequestId};
 pub use page::PageQuery;
 pub use path::ApiPath;
 pub use precondition::WriteConditions;

@@ -24,7 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Exchange an API key for an access token.
 ///
 /// The token's audience follows the key's role: management API keys get `logplane-api`, worker
-/// keys `logplane-worker`, query-frontend keys `logplane-query`.
+/// keys `logplane-worker`, query-frontend keys `logplane-query`, and the API keys agents receive
+/// at enrollment `logplane-agent`.
 #[utoipa::path(post, path = "/v1/auth/token", operation_id = "token_create", tag = "auth",
     request_body = TokenRequest,
     responses((status = 200, description = "An access token", body = TokenResponse)))]

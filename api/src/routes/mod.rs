@@ -1,14 +1,21 @@
 //! The HTTP routes, one file per resource. Registering a handler with `routes!` documents it in
 //! the OpenAPI document; there is no second list to keep in step.
 
+pub mod agent_sync;
+pub mod agents;
 pub mod api_keys;
 pub mod audit_events;
 pub mod auth_token;
+pub mod bindings;
+pub mod collection_configs;
+pub mod enrollment_tokens;
 pub mod logstores;
+pub mod machine_groups;
 pub mod operations;
 pub mod projects;
 pub mod query_slots;
 pub mod quotas;
+pub mod rollouts;
 pub mod shards;
 pub mod tenants;
 

@@ -51,7 +51,9 @@ async fn readiness_check(State(state): State<AppState>) -> ApiResult<Json<Health
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics_get", tag = "operations",
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain; version=0.0.4")))]
 async fn metrics_get(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(state.store.pool_stats());
+    let body = state
+        .metrics
+        .render(state.store.pool_stats(), state.distribution.waiting_calls());
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -40,6 +40,7 @@ pub struct Metrics {
     latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    agent_syncs_waiting: Gauge,
     /// Encoding reads the registry; a lock keeps two scrapes from interleaving their gauges.
     render_lock: Mutex<()>,
 }
@@ -78,12 +79,19 @@ impl Metrics {
             "The store connection pool's limit",
             pool_max.clone(),
         );
+        let agent_syncs_waiting = Gauge::default();
+        registry.register(
+            "agent_syncs_waiting",
+            "Agent sync calls waiting for a change on this replica",
+            agent_syncs_waiting.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             pool_connections,
             pool_max,
+            agent_syncs_waiting,
             render_lock: Mutex::new(()),
         }
     }
@@ -102,7 +110,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn render(&self, pool: PoolStats) -> String {
+    pub fn render(&self, pool: PoolStats, waiting_agent_syncs: usize) -> String {
         let _guard = self
             .render_lock
             .lock()
@@ -114,6 +122,8 @@ impl Metrics {
             .get_or_create(&PoolLabels { state: "in_use" })
             .set(i64::from(pool.size.saturating_sub(pool.idle)));
         self.pool_max.set(i64::from(pool.max));
+        self.agent_syncs_waiting
+            .set(i64::try_from(waiting_agent_syncs).unwrap_or(i64::MAX));
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.registry) {
             tracing::error!(%error, "could not encode metrics");
@@ -131,11 +141,14 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe_request("project_get", 200, Duration::from_millis(3));
         metrics.observe_request("project_get", 404, Duration::from_millis(1));
-        let text = metrics.render(PoolStats {
-            size: 5,
-            idle: 3,
-            max: 16,
-        });
+        let text = metrics.render(
+            PoolStats {
+                size: 5,
+                idle: 3,
+                max: 16,
+            },
+            7,
+        );
         assert!(
             text.contains(
                 r#"logplane_http_requests_total{operation="project_get",status="200"} 1"#
@@ -152,5 +165,6 @@ mod tests {
         ));
         assert!(text.contains(r#"logplane_store_pool_connections{state="in_use"} 2"#));
         assert!(text.contains("logplane_store_pool_max_connections 16"));
+        assert!(text.contains("logplane_agent_syncs_waiting 7"), "{text}");
     }
 }

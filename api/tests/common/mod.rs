@@ -68,6 +68,8 @@ pub struct TestApp {
     pub tokens: Arc<TokenService>,
     /// A platform admin's token, from the bootstrap key.
     pub admin: String,
+    options: AppOptions,
+    store_options: StoreOptions,
     _database: TestDatabase,
 }
 
@@ -155,16 +157,35 @@ impl TestApp {
             .unwrap();
         let tokens = Arc::new(TokenService::new(&SIGNING_KEY, Duration::from_secs(600)));
         let shared: Arc<dyn Store> = store.clone();
-        let router = app::build(shared, tokens.clone(), options);
+        let router = app::build(shared, tokens.clone(), options.clone()).expect("test options");
         let mut test_app = TestApp {
             router,
             store,
             tokens,
             admin: String::new(),
+            options,
+            store_options,
             _database: database,
         };
         test_app.admin = test_app.exchange(BOOTSTRAP_SECRET).await;
         test_app
+    }
+
+    /// Another replica on the same database: its own store (pool, generation watch) and router.
+    pub async fn second_replica(&self) -> TestApp {
+        let store = Arc::new(self._database.open_with(&self.store_options).await);
+        let shared: Arc<dyn Store> = store.clone();
+        let router =
+            app::build(shared, self.tokens.clone(), self.options.clone()).expect("test options");
+        TestApp {
+            router,
+            store,
+            tokens: self.tokens.clone(),
+            admin: self.admin.clone(),
+            options: self.options.clone(),
+            store_options: self.store_options.clone(),
+            _database: self._database.handle(),
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -12,6 +12,7 @@ pub mod parser;
 pub mod pattern;
 pub mod preview;
 pub mod processor;
+pub mod rollout;
 pub mod source;
 pub mod time_format;
 
@@ -30,6 +31,10 @@ pub use parser::{
 pub use pattern::compile_pattern;
 pub use preview::{PreviewEntry, PreviewOutcome, PreviewRecord, PreviewRequest, PreviewResponse};
 pub use processor::{AddFields, DropFields, KeepIf, Processor};
+pub use rollout::{
+    CollectionConfigRollout, CollectionConfigStatus, RevisionStatus, RollbackRequest,
+    RolloutRequest, StatusMessage, StatusMessageKind,
+};
 pub use source::{
     ContainerStream, FileSource, JournaldSource, KubernetesSource, Source, StartAt, SyslogFormat,
     SyslogProtocol, SyslogSource,

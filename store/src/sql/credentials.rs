@@ -50,6 +50,7 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The key, or the agent (whose id is its key id), with this id or secret hash.
     pub(crate) async fn key_caller(
         &self,
         column: &str,
@@ -60,7 +61,8 @@ impl SqlStore {
             "keys are looked up by id or hash only"
         );
         let row = sqlx::query(dynamic(format!(
-            "SELECT id, role, tenant FROM api_keys WHERE {column} = $1"
+            "SELECT id, role, tenant FROM api_keys WHERE {column} = $1 \
+             UNION ALL SELECT id, 'agent' AS role, tenant FROM agents WHERE {column} = $1"
         )))
         .bind(value.to_string())
         .fetch_optional(&self.pool)
@@ -80,12 +82,14 @@ fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
 }
 
 impl SqlStore {
-    /// The key behind a token, with its tenant's API rate, in one round trip: this runs on
-    /// every authenticated request.
+    /// The key (or agent) behind a token, with its tenant's API rate, in one round trip: this
+    /// runs on every authenticated request.
     pub(crate) async fn key_identity(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
         let row = sqlx::query(
             "SELECT k.id, k.role, k.tenant, q.spec AS quota FROM api_keys k \
-             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id = $1",
+             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id = $1 \
+             UNION ALL SELECT a.id, 'agent' AS role, a.tenant, q.spec AS quota FROM agents a \
+             LEFT JOIN tenant_quotas q ON q.tenant = a.tenant WHERE a.id = $1",
         )
         .bind(key_id.to_string())
         .fetch_optional(&self.pool)

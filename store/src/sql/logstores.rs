@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::projects::PROJECTS;
 use super::quotas::{check_count, count, project_shards};
-use super::resource::{Kind, Table, bind_key};
+use super::resource::{Children, Kind, Table, bind_key};
 use super::{Conn, SqlStore};
 use crate::context::Ctx;
 use crate::error::{StoreError, StoreResult};
@@ -26,17 +26,24 @@ pub(crate) struct LogstoreKind;
 impl Kind for LogstoreKind {
     type Spec = LogstoreSpec;
     type Resource = Logstore;
+    type Derived = ();
 
     const TABLE: Table = LOGSTORES;
     const PARENT: Option<Table> = Some(PROJECTS);
-    const CHILD: Option<Table> = None;
+    // Shards go with their logstore (ON DELETE CASCADE); collection configs that send to it keep
+    // it, so their agents never ship to a logstore that is gone.
+    const CHILDREN: &'static [Children] = &[Children {
+        sql_name: "collection_configs",
+        noun: "collection configs sending to it",
+        parent_columns: &["tenant", "project", "destination_logstore"],
+    }];
     const WRITE_ACCESS: Access = Access::Write;
 
     fn validate(spec: &LogstoreSpec) -> Result<(), ValidationErrors> {
         spec.validate()
     }
 
-    fn build(meta: ResourceMeta, spec: LogstoreSpec) -> Logstore {
+    fn build(meta: ResourceMeta, spec: LogstoreSpec, _derived: ()) -> Logstore {
         Logstore::from_parts(meta, spec)
     }
 
@@ -70,12 +77,16 @@ impl Kind for LogstoreKind {
     }
 
     /// A new logstore starts with `shard_count` read-write shards splitting the key space evenly.
-    async fn after_create(
+    async fn after_write(
         conn: &mut Conn,
         key: &[&str],
         spec: &LogstoreSpec,
+        stored: Option<&()>,
         now: Timestamp,
     ) -> StoreResult<()> {
+        if stored.is_some() {
+            return Ok(());
+        }
         let count = u32::try_from(spec.shard_count).map_err(StoreError::internal)?;
         for (id, range) in KeyRange::split_evenly(count).into_iter().enumerate() {
             bind_key(

@@ -2,16 +2,25 @@
 //! PostgreSQL and SQLite differ in a handful of places (how a write transaction starts, row
 //! locks, connection settings, migrations); [`Backend`] names each of them.
 
+mod agent_sync;
+mod agents;
 mod api_keys;
 mod audit;
+mod bindings;
+mod collection_configs;
 mod credentials;
+mod enrollment_tokens;
+mod generations;
 mod leases;
 pub use leases::{Leadership, LeaseState};
 mod logstores;
+mod machine_groups;
 mod projects;
 mod query_slots;
 mod quotas;
 mod resource;
+mod rollouts;
+mod snapshot;
 mod store_impl;
 mod tenants;
 
@@ -92,6 +101,27 @@ pub struct StoreOptions {
     /// The quota of every tenant, where a platform admin did not set its own.
     pub quota_defaults: Quota,
     pub query_slots: QuerySlotSettings,
+    pub agents: AgentSettings,
+}
+
+/// How the agent protocol judges agents and rollouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// An agent not heard from for longer is shown offline. Longer than the longest sync wait
+    /// (60 s), so an agent parked in a long poll is not taken for gone.
+    pub offline_after: Duration,
+    /// A rollout pauses itself when more than this share of the agents that received its
+    /// revision report failure.
+    pub auto_pause_failed_percent: u8,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            offline_after: Duration::from_secs(180),
+            auto_pause_failed_percent: logplane_collect::rollout::DEFAULT_AUTO_PAUSE_FAILED_PERCENT,
+        }
+    }
 }
 
 /// The query-slot arbiter's settings.
@@ -131,6 +161,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(3),
             quota_defaults: Quota::default(),
             query_slots: QuerySlotSettings::default(),
+            agents: AgentSettings::default(),
         }
     }
 }
@@ -151,6 +182,11 @@ pub struct SqlStore {
     slot_settings: QuerySlotSettings,
     /// Woken whenever this replica grants query slots, so its waiters look at once.
     slot_grants: Arc<tokio::sync::Notify>,
+    agent_settings: AgentSettings,
+    /// Tenants' distribution generations, published to this replica's waiting agents.
+    generations: Arc<generations::GenerationWatch>,
+    /// Woken when an agent reports a failed bundle, so rollouts are judged at once.
+    failure_reports: Arc<tokio::sync::Notify>,
     /// SQLite only: writers take turns here, first come first served. Without it they contend
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
@@ -193,6 +229,9 @@ impl SqlStore {
             quota_defaults: options.quota_defaults,
             slot_settings: options.query_slots,
             slot_grants: Arc::new(tokio::sync::Notify::new()),
+            agent_settings: options.agents,
+            generations: Arc::default(),
+            failure_reports: Arc::new(tokio::sync::Notify::new()),
             write_turn: None,
         })
     }
@@ -230,6 +269,9 @@ impl SqlStore {
             quota_defaults: options.quota_defaults,
             slot_settings: options.query_slots,
             slot_grants: Arc::new(tokio::sync::Notify::new()),
+            agent_settings: options.agents,
+            generations: Arc::default(),
+            failure_reports: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }

@@ -190,6 +190,11 @@ impl SqlStore {
                 limit: quota.max_api_keys,
                 used: count(&mut conn, "api_keys", "tenant = $1", &[tenant]).await?,
             },
+            CountUsage {
+                quota: "max_agents".into(),
+                limit: quota.max_agents,
+                used: count(&mut conn, "agents", "tenant = $1", &[tenant]).await?,
+            },
         ];
         let project_names: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM projects WHERE tenant = $1 ORDER BY name LIMIT $2",
@@ -209,6 +214,11 @@ impl SqlStore {
             )
             .await?;
             let shards = project_shards(&mut conn, tenant, &project).await?;
+            let project_condition = "tenant = $1 AND project = $2";
+            let machine_groups =
+                count(&mut conn, "machine_groups", project_condition, &keys).await?;
+            let collection_configs =
+                count(&mut conn, "collection_configs", project_condition, &keys).await?;
             projects.push(ProjectUsage {
                 project: project.clone(),
                 counts: vec![
@@ -221,6 +231,16 @@ impl SqlStore {
                         quota: "max_shards_per_project".into(),
                         limit: quota.max_shards_per_project,
                         used: shards,
+                    },
+                    CountUsage {
+                        quota: "max_machine_groups_per_project".into(),
+                        limit: quota.max_machine_groups_per_project,
+                        used: machine_groups,
+                    },
+                    CountUsage {
+                        quota: "max_collection_configs_per_project".into(),
+                        limit: quota.max_collection_configs_per_project,
+                        used: collection_configs,
                     },
                 ],
             });

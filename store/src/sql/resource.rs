@@ -1,7 +1,7 @@
-//! The life cycle every named resource shares (tenants, projects, logstores, and later machine
-//! groups and collection configs): authorize, create or replace under a precondition, detect a
-//! no-op, refuse to delete a parent with children, audit every change in the same transaction.
-//! Each kind supplies its table, its parent and child, and its own rules through [`Kind`].
+//! The life cycle every named resource shares (tenants, projects, logstores, machine groups and
+//! collection configs): authorize, create or replace under a precondition, detect a no-op, refuse
+//! to delete a parent with children, audit every change in the same transaction. Each kind
+//! supplies its table, its parent and children, and its own rules through [`Kind`].
 
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::authz::{Access, Denial, Role};
@@ -50,21 +50,53 @@ impl Table {
     }
 }
 
+/// Rows that must be gone before a resource can be deleted: those of `sql_name` whose
+/// `parent_columns` hold the resource's key. Foreign keys without cascade back the check, so a
+/// child created concurrently makes the delete retry and see it.
+#[derive(Debug)]
+pub(crate) struct Children {
+    pub sql_name: &'static str,
+    /// How messages name them (`logstores`, `collection configs sending to it`).
+    pub noun: &'static str,
+    /// The columns holding the resource's key, in the key's order.
+    pub parent_columns: &'static [&'static str],
+}
+
 /// What differs between kinds of named resources.
 pub(crate) trait Kind: Send + Sync {
     type Spec: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync;
     type Resource: Send;
+    /// What the server derives from a write and stores beside the spec (a collection config's
+    /// revision); `()` for most kinds.
+    type Derived: Default + Clone + Send + Sync;
 
     const TABLE: Table;
     /// The table holding this kind's parent, whose key is this key without its last element.
     const PARENT: Option<Table>;
-    /// A table of children that must be gone before this resource can be deleted.
-    const CHILD: Option<Table>;
+    /// Rows that must be gone before this resource can be deleted.
+    const CHILDREN: &'static [Children];
     /// What a caller needs to create, replace or delete one.
     const WRITE_ACCESS: Access;
+    /// The columns holding [`Kind::Derived`], selected with every row (`, revision, content_hash`).
+    const DERIVED_COLUMNS: &'static str = "";
 
     fn validate(spec: &Self::Spec) -> Result<(), ValidationErrors>;
-    fn build(meta: ResourceMeta, spec: Self::Spec) -> Self::Resource;
+    fn build(meta: ResourceMeta, spec: Self::Spec, derived: Self::Derived) -> Self::Resource;
+
+    fn read_derived(_row: &AnyRow) -> StoreResult<Self::Derived> {
+        Ok(Self::Derived::default())
+    }
+
+    /// Rules that need the database (a referenced resource exists), checked in the writing
+    /// transaction before anything is written, on create and on change.
+    fn check_in_tx(
+        _conn: &mut Conn,
+        _backend: Backend,
+        _key: &[&str],
+        _spec: &Self::Spec,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
 
     /// Rules on replacing `stored` with `spec`, such as immutable fields.
     fn check_update(_spec: &Self::Spec, _stored: &Self::Spec) -> Result<(), ValidationErrors> {
@@ -85,43 +117,62 @@ pub(crate) trait Kind: Send + Sync {
     /// Whether creating one of this kind is counted by a quota (so the quota must be read).
     const COUNTED: bool = false;
 
-    /// Writes what a new resource brings with it (a logstore's shards), in the creating transaction.
-    fn after_create(
+    /// Writes what a create or a change brings with it (a logstore's shards, a config's new
+    /// revision), in the writing transaction, and returns the derived values to store and show.
+    /// `stored` is what the row held before a change; `None` on create.
+    fn after_write(
         _conn: &mut Conn,
         _key: &[&str],
         _spec: &Self::Spec,
+        _stored: Option<&Self::Derived>,
         _now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Self::Derived>> + Send {
+        async { Ok(Self::Derived::default()) }
+    }
+
+    /// Runs in the deleting transaction, after the children check, before the row goes.
+    fn before_delete(
+        _conn: &mut Conn,
+        _key: &[&str],
     ) -> impl Future<Output = StoreResult<()>> + Send {
         async { Ok(()) }
     }
+
+    /// Runs after a committed create, change or delete: wakes whoever depends on it.
+    fn after_commit(_store: &SqlStore, _key: &[&str]) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
-/// A resource row as stored.
-struct StoredRow {
-    name: String,
-    spec: String,
-    etag: String,
-    created_at: i64,
-    updated_at: i64,
+/// A resource row as stored, with what its kind derived.
+pub(crate) struct StoredRow<D> {
+    pub name: String,
+    pub spec: String,
+    pub etag: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub derived: D,
 }
 
-impl StoredRow {
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+impl<D> StoredRow<D> {
+    fn from_row<K: Kind<Derived = D>>(row: &AnyRow) -> StoreResult<Self> {
         Ok(Self {
             name: row.try_get("name")?,
             spec: row.try_get("spec")?,
             etag: row.try_get("etag")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            derived: K::read_derived(row)?,
         })
     }
 
-    fn into_resource<K: Kind>(self) -> StoreResult<K::Resource> {
+    fn into_resource<K: Kind<Derived = D>>(self) -> StoreResult<K::Resource> {
         let spec = parse_spec::<K>(&self.spec)?;
-        Ok(K::build(self.meta(), spec))
+        let meta = self.meta();
+        Ok(K::build(meta, spec, self.derived))
     }
 
-    fn meta(&self) -> ResourceMeta {
+    pub(crate) fn meta(&self) -> ResourceMeta {
         ResourceMeta {
             name: self.name.clone(),
             created_at: Timestamp::from_unix_micros(self.created_at),
@@ -131,13 +182,13 @@ impl StoredRow {
     }
 }
 
-fn parse_spec<K: Kind>(text: &str) -> StoreResult<K::Spec> {
+pub(crate) fn parse_spec<K: Kind>(text: &str) -> StoreResult<K::Spec> {
     serde_json::from_str(text).map_err(|e| {
         StoreError::internal(format!("stored {} spec does not parse: {e}", K::TABLE.kind))
     })
 }
 
-fn render_spec<K: Kind>(spec: &K::Spec) -> StoreResult<String> {
+pub(crate) fn render_spec<K: Kind>(spec: &K::Spec) -> StoreResult<String> {
     serde_json::to_string(spec).map_err(StoreError::internal)
 }
 
@@ -224,7 +275,7 @@ impl SqlStore {
         precondition: &Precondition,
     ) -> StoreResult<Option<K::Resource>> {
         let mut conn = self.reader().await?;
-        let Some(row) = select_row(&mut conn, self.backend, &K::TABLE, key, false).await? else {
+        let Some(row) = select_row::<K>(&mut conn, self.backend, key, false).await? else {
             return Ok(None);
         };
         if check_existing_precondition(precondition, &row.etag, "").is_err() {
@@ -234,7 +285,7 @@ impl SqlStore {
         if stored != *spec {
             return Ok(None);
         }
-        Ok(Some(K::build(row.meta(), stored)))
+        Ok(Some(K::build(row.meta(), stored, row.derived)))
     }
 
     async fn put_resource_once<K: Kind>(
@@ -247,17 +298,14 @@ impl SqlStore {
         path: &str,
     ) -> StoreResult<PutOutcome<K::Resource>> {
         let mut tx = self.begin_write().await?;
-        let existing = select_row(&mut tx, self.backend, &K::TABLE, key, true).await?;
+        let existing = select_row::<K>(&mut tx, self.backend, key, true).await?;
         let now = Timestamp::now();
         let outcome = match existing {
             None => {
                 // A missing parent is the more useful answer, so it is checked first.
                 if let Some(parent) = &K::PARENT {
                     let parent_key = &key[..key.len() - 1];
-                    if select_row(&mut tx, self.backend, parent, parent_key, true)
-                        .await?
-                        .is_none()
-                    {
+                    if !row_exists(&mut tx, self.backend, parent, parent_key, true).await? {
                         return Err(StoreError::NotFound(parent.resource_path(parent_key)));
                     }
                 }
@@ -273,9 +321,10 @@ impl SqlStore {
                     let quota = self.quota_in_tx(&mut tx, key[0]).await?;
                     K::check_quota(&mut tx, key, spec, &quota).await?;
                 }
+                K::check_in_tx(&mut tx, self.backend, key, spec).await?;
                 let etag = new_etag();
                 insert_row(&mut tx, &K::TABLE, key, rendered, &etag, now).await?;
-                K::after_create(&mut tx, key, spec, now).await?;
+                let derived = K::after_write(&mut tx, key, spec, None, now).await?;
                 self.audit_success(
                     &mut tx,
                     ctx,
@@ -290,17 +339,23 @@ impl SqlStore {
                     updated_at: now,
                     etag,
                 };
-                PutOutcome::Created(K::build(meta, spec.clone()))
+                PutOutcome::Created(K::build(meta, spec.clone(), derived))
             }
             Some(row) => {
                 check_existing_precondition(precondition, &row.etag, path)?;
                 let stored = parse_spec::<K>(&row.spec)?;
                 if stored == *spec {
-                    return Ok(PutOutcome::Unchanged(K::build(row.meta(), stored)));
+                    return Ok(PutOutcome::Unchanged(K::build(
+                        row.meta(),
+                        stored,
+                        row.derived,
+                    )));
                 }
                 K::check_update(spec, &stored)?;
+                K::check_in_tx(&mut tx, self.backend, key, spec).await?;
                 let etag = new_etag();
                 update_row(&mut tx, &K::TABLE, key, rendered, &etag, now, &row.etag).await?;
+                let derived = K::after_write(&mut tx, key, spec, Some(&row.derived), now).await?;
                 self.audit_success(
                     &mut tx,
                     ctx,
@@ -314,10 +369,11 @@ impl SqlStore {
                     etag,
                     ..row.meta()
                 };
-                PutOutcome::Replaced(K::build(meta, spec.clone()))
+                PutOutcome::Replaced(K::build(meta, spec.clone(), derived))
             }
         };
         commit(tx).await?;
+        K::after_commit(self, key).await;
         Ok(outcome)
     }
 
@@ -336,7 +392,7 @@ impl SqlStore {
         )
         .await?;
         let mut conn = self.reader().await?;
-        match select_row(&mut conn, self.backend, &K::TABLE, key, false).await? {
+        match select_row::<K>(&mut conn, self.backend, key, false).await? {
             Some(row) => row.into_resource::<K>(),
             None => Err(StoreError::NotFound(path)),
         }
@@ -352,7 +408,10 @@ impl SqlStore {
         let action = format!("{}.delete", K::TABLE.kind);
         self.authorize(ctx, Some(key[0]), K::WRITE_ACCESS, &action, &path)
             .await?;
-        retrying(|| self.delete_resource_once::<K>(ctx, key, &precondition, &path, &action)).await
+        retrying(|| self.delete_resource_once::<K>(ctx, key, &precondition, &path, &action))
+            .await?;
+        K::after_commit(self, key).await;
+        Ok(())
     }
 
     async fn delete_resource_once<K: Kind>(
@@ -364,18 +423,19 @@ impl SqlStore {
         action: &str,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = select_row(&mut tx, self.backend, &K::TABLE, key, true).await? else {
+        let Some(row) = select_row::<K>(&mut tx, self.backend, key, true).await? else {
             return Err(StoreError::NotFound(path.to_string()));
         };
         check_existing_precondition(precondition, &row.etag, path)?;
-        if let Some(child) = &K::CHILD
-            && has_children(&mut tx, child, key).await?
-        {
-            return Err(StoreError::Conflict(format!(
-                "{path} still has {}s; delete them first",
-                child.kind
-            )));
+        for children in K::CHILDREN {
+            if has_children(&mut tx, children, key).await? {
+                return Err(StoreError::Conflict(format!(
+                    "{path} still has {}; delete them first",
+                    children.noun
+                )));
+            }
         }
+        K::before_delete(&mut tx, key).await?;
         let sql = format!(
             "DELETE FROM {} WHERE {}",
             K::TABLE.sql_name,
@@ -407,10 +467,7 @@ impl SqlStore {
             )
             .await?;
             let mut conn = self.reader().await?;
-            if select_row(&mut conn, self.backend, parent, parent_key, false)
-                .await?
-                .is_none()
-            {
+            if !row_exists(&mut conn, self.backend, parent, parent_key, false).await? {
                 return Err(StoreError::NotFound(path));
             }
         }
@@ -435,7 +492,8 @@ impl SqlStore {
         let after_placeholder = values.len() + 1;
         conditions.push(format!("name > ${after_placeholder}"));
         let sql = format!(
-            "SELECT name, spec, etag, created_at, updated_at FROM {} WHERE {} ORDER BY name LIMIT ${}",
+            "SELECT name, spec, etag, created_at, updated_at{} FROM {} WHERE {} ORDER BY name LIMIT ${}",
+            K::DERIVED_COLUMNS,
             K::TABLE.sql_name,
             conditions.join(" AND "),
             after_placeholder + 1
@@ -448,7 +506,7 @@ impl SqlStore {
             .await?;
         let items = rows
             .iter()
-            .map(StoredRow::from_row)
+            .map(StoredRow::from_row::<K>)
             .collect::<StoreResult<Vec<_>>>()?;
         paginate(items, page.size, |row| row.name.clone())?.try_map(|row| row.into_resource::<K>())
     }
@@ -535,15 +593,35 @@ pub(crate) fn bind_key<'q>(
     query
 }
 
-async fn select_row(
+pub(crate) async fn select_row<K: Kind>(
+    conn: &mut Conn,
+    backend: Backend,
+    key: &[&str],
+    lock: bool,
+) -> StoreResult<Option<StoredRow<K::Derived>>> {
+    let sql = format!(
+        "SELECT name, spec, etag, created_at, updated_at{} FROM {} WHERE {}{}",
+        K::DERIVED_COLUMNS,
+        K::TABLE.sql_name,
+        K::TABLE.where_key(1),
+        if lock { backend.for_update() } else { "" }
+    );
+    let row = bind_key(sqlx::query(dynamic(sql)), key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(StoredRow::from_row::<K>).transpose()
+}
+
+/// Whether a row of `table` has this key; with `lock`, holds it for the transaction.
+pub(crate) async fn row_exists(
     conn: &mut Conn,
     backend: Backend,
     table: &Table,
     key: &[&str],
     lock: bool,
-) -> StoreResult<Option<StoredRow>> {
+) -> StoreResult<bool> {
     let sql = format!(
-        "SELECT name, spec, etag, created_at, updated_at FROM {} WHERE {}{}",
+        "SELECT 1 FROM {} WHERE {}{}",
         table.sql_name,
         table.where_key(1),
         if lock { backend.for_update() } else { "" }
@@ -551,7 +629,7 @@ async fn select_row(
     let row = bind_key(sqlx::query(dynamic(sql)), key)
         .fetch_optional(&mut *conn)
         .await?;
-    row.as_ref().map(StoredRow::from_row).transpose()
+    Ok(row.is_some())
 }
 
 async fn insert_row(
@@ -585,7 +663,7 @@ async fn insert_row(
     Ok(())
 }
 
-async fn update_row(
+pub(crate) async fn update_row(
     conn: &mut Conn,
     table: &Table,
     key: &[&str],
@@ -622,15 +700,25 @@ async fn update_row(
     Ok(())
 }
 
-async fn has_children(conn: &mut Conn, child: &Table, parent_key: &[&str]) -> StoreResult<bool> {
-    let conditions: Vec<String> = child.key_columns[..parent_key.len()]
+async fn has_children(
+    conn: &mut Conn,
+    children: &Children,
+    parent_key: &[&str],
+) -> StoreResult<bool> {
+    debug_assert_eq!(
+        children.parent_columns.len(),
+        parent_key.len(),
+        "children name the whole key of their parent"
+    );
+    let conditions: Vec<String> = children
+        .parent_columns
         .iter()
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", i + 1))
         .collect();
     let sql = format!(
         "SELECT 1 FROM {} WHERE {} LIMIT 1",
-        child.sql_name,
+        children.sql_name,
         conditions.join(" AND ")
     );
     let row = bind_key(sqlx::query(dynamic(sql)), parent_key)

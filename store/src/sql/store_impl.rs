@@ -1,20 +1,31 @@
 //! [`Store`] for [`SqlStore`]: each operation delegates to the module of its resource.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use logplane_model::audit::NewAuditEvent;
 use logplane_model::page::PageRequest;
 use logplane_model::quota::TenantUsage;
 use logplane_model::{
-    ApiKey, ApiKeyRequest, AuditEvent, Caller, KeyScope, Logstore, LogstoreSpec, Project,
-    ProjectSpec, QuerySlot, QuerySlotRequest, QuotaSpec, Shard, Tenant, TenantQuota, TenantSpec,
+    Agent, AgentEnrollRequest, AgentSyncRequest, ApiKey, ApiKeyRequest, AuditEvent, Caller,
+    CollectionConfig, CollectionConfigBinding, CollectionConfigRevision, CollectionConfigRollout,
+    CollectionConfigSpec, CollectionConfigStatus, EnrollmentToken, EnrollmentTokenRequest,
+    KeyScope, Logstore, LogstoreSpec, MachineGroup, MachineGroupSpec, Project, ProjectSpec,
+    QuerySlot, QuerySlotRequest, QuotaSpec, RolloutRequest, Shard, Tenant, TenantQuota, TenantSpec,
 };
 
+use super::bindings::{BindingKey, BindingSide};
+use super::collection_configs::CollectionConfigKind;
 use super::logstores::LogstoreKind;
+use super::machine_groups::MachineGroupKind;
 use super::projects::ProjectKind;
 use super::tenants::TenantKind;
 use super::{PoolStats, SqlStore};
 use crate::Store;
-use crate::context::{Ctx, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission};
+use crate::context::{
+    Ctx, EnrolledAgent, KeyIdentity, Listed, Precondition, PutOutcome, SlotAdmission,
+};
+use crate::distribution::{SentBundle, SyncReport, TenantDistribution};
 use crate::error::{StoreError, StoreResult};
 
 #[async_trait]
@@ -256,5 +267,315 @@ impl Store for SqlStore {
         page: PageRequest,
     ) -> StoreResult<Listed<AuditEvent>> {
         self.audit_events(ctx, tenant, &page).await
+    }
+
+    async fn put_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        spec: MachineGroupSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<MachineGroup>> {
+        self.put_resource::<MachineGroupKind>(ctx, &[tenant, project, group], spec, precondition)
+            .await
+    }
+
+    async fn get_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+    ) -> StoreResult<MachineGroup> {
+        self.get_resource::<MachineGroupKind>(ctx, &[tenant, project, group])
+            .await
+    }
+
+    async fn delete_machine_group(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()> {
+        self.delete_resource::<MachineGroupKind>(ctx, &[tenant, project, group], precondition)
+            .await
+    }
+
+    async fn list_machine_groups(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<MachineGroup>> {
+        self.list_resources::<MachineGroupKind>(ctx, &[tenant, project], &page)
+            .await
+    }
+
+    async fn list_machine_group_agents(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Agent>> {
+        self.group_members(ctx, &[tenant, project, group], &page)
+            .await
+    }
+
+    async fn put_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        spec: CollectionConfigSpec,
+        precondition: Precondition,
+    ) -> StoreResult<PutOutcome<CollectionConfig>> {
+        self.put_resource::<CollectionConfigKind>(
+            ctx,
+            &[tenant, project, config],
+            spec,
+            precondition,
+        )
+        .await
+    }
+
+    async fn get_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfig> {
+        self.get_resource::<CollectionConfigKind>(ctx, &[tenant, project, config])
+            .await
+    }
+
+    async fn delete_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        precondition: Precondition,
+    ) -> StoreResult<()> {
+        self.delete_resource::<CollectionConfigKind>(ctx, &[tenant, project, config], precondition)
+            .await
+    }
+
+    async fn list_collection_configs(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfig>> {
+        self.list_resources::<CollectionConfigKind>(ctx, &[tenant, project], &page)
+            .await
+    }
+
+    async fn list_collection_config_revisions(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigRevision>> {
+        self.config_revisions(ctx, &[tenant, project, config], &page)
+            .await
+    }
+
+    async fn rollback_collection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        revision: i64,
+    ) -> StoreResult<CollectionConfig> {
+        self.rollback_config(ctx, &[tenant, project, config], revision)
+            .await
+    }
+
+    async fn put_collection_config_rollout(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        request: RolloutRequest,
+    ) -> StoreResult<PutOutcome<CollectionConfigRollout>> {
+        self.set_rollout(ctx, &[tenant, project, config], request)
+            .await
+    }
+
+    async fn resume_collection_config_rollout(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfigRollout> {
+        self.resume_rollout(ctx, &[tenant, project, config]).await
+    }
+
+    async fn get_collection_config_status(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+    ) -> StoreResult<CollectionConfigStatus> {
+        self.config_status(ctx, &[tenant, project, config]).await
+    }
+
+    async fn reconcile_rollouts(&self) -> StoreResult<usize> {
+        self.guard_rollouts().await
+    }
+
+    fn failure_reports(&self) -> Arc<tokio::sync::Notify> {
+        self.failure_reports.clone()
+    }
+
+    async fn put_binding(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        machine_group: &str,
+        collection_config: &str,
+    ) -> StoreResult<PutOutcome<CollectionConfigBinding>> {
+        let key = BindingKey {
+            tenant,
+            project,
+            group: machine_group,
+            config: collection_config,
+        };
+        self.bind(ctx, key).await
+    }
+
+    async fn delete_binding(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        machine_group: &str,
+        collection_config: &str,
+    ) -> StoreResult<()> {
+        let key = BindingKey {
+            tenant,
+            project,
+            group: machine_group,
+            config: collection_config,
+        };
+        self.unbind(ctx, key).await
+    }
+
+    async fn list_machine_group_bindings(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        group: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigBinding>> {
+        self.bindings_of(ctx, BindingSide::Group, &[tenant, project, group], &page)
+            .await
+    }
+
+    async fn list_collection_config_bindings(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        project: &str,
+        config: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<CollectionConfigBinding>> {
+        self.bindings_of(ctx, BindingSide::Config, &[tenant, project, config], &page)
+            .await
+    }
+
+    async fn create_enrollment_token(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        request: EnrollmentTokenRequest,
+        secret_hash: &str,
+    ) -> StoreResult<EnrollmentToken> {
+        self.create_token(ctx, tenant, &request, secret_hash).await
+    }
+
+    async fn list_enrollment_tokens(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<EnrollmentToken>> {
+        self.tokens_of(ctx, tenant, &page).await
+    }
+
+    async fn delete_enrollment_token(&self, ctx: &Ctx, tenant: &str, id: &str) -> StoreResult<()> {
+        self.revoke_token(ctx, tenant, id).await
+    }
+
+    async fn enroll_agent(
+        &self,
+        token_hash: &str,
+        request: AgentEnrollRequest,
+        secret_hash: &str,
+        request_id: Option<String>,
+    ) -> StoreResult<Option<EnrolledAgent>> {
+        self.enroll(token_hash, &request, secret_hash, request_id)
+            .await
+    }
+
+    async fn list_agents(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        page: PageRequest,
+    ) -> StoreResult<Listed<Agent>> {
+        self.agents_of(ctx, tenant, &page).await
+    }
+
+    async fn delete_agent(&self, ctx: &Ctx, tenant: &str, agent: &str) -> StoreResult<()> {
+        self.remove_agent(ctx, tenant, agent).await
+    }
+
+    async fn report_agent_sync(
+        &self,
+        ctx: &Ctx,
+        agent: &str,
+        request: AgentSyncRequest,
+    ) -> StoreResult<SyncReport> {
+        self.record_sync_report(ctx, agent, &request).await
+    }
+
+    async fn record_agent_bundle(
+        &self,
+        ctx: &Ctx,
+        agent: &str,
+        bundle: SentBundle,
+    ) -> StoreResult<()> {
+        self.record_sent_bundle(ctx, agent, &bundle).await
+    }
+
+    async fn load_distribution(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantDistribution> {
+        self.distribution_of(ctx, tenant).await
+    }
+
+    fn watch_distribution(&self, tenant: &str) -> tokio::sync::watch::Receiver<i64> {
+        self.generations.subscribe(tenant)
+    }
+
+    async fn poll_distribution(&self) -> StoreResult<usize> {
+        self.poll_generations().await
     }
 }

@@ -46,6 +46,32 @@ const CLIENT_OPERATIONS: &[&str] = &[
     "query_slot_acquire",
     "query_slot_renew",
     "query_slot_release",
+    "machine_group_put",
+    "machine_group_get",
+    "machine_group_delete",
+    "machine_group_list",
+    "machine_group_agent_list",
+    "machine_group_config_list",
+    "binding_put",
+    "binding_delete",
+    "collection_config_put",
+    "collection_config_get",
+    "collection_config_delete",
+    "collection_config_list",
+    "collection_config_revision_list",
+    "collection_config_rollback",
+    "collection_config_preview",
+    "collection_config_rollout_put",
+    "collection_config_rollout_resume",
+    "collection_config_status_get",
+    "config_machine_group_list",
+    "enrollment_token_create",
+    "enrollment_token_list",
+    "enrollment_token_delete",
+    "agent_enroll",
+    "agent_list",
+    "agent_delete",
+    "agent_sync",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -71,6 +97,7 @@ async fn every_operation_through_the_client(backend: Backend) {
     keys_audit_and_operations(&server, &admin).await;
     quotas_and_usage(&admin).await;
     query_slots(&server, &admin).await;
+    crate::collection::collection_distribution(&server, &admin).await;
     deletes_go_children_first(&admin).await;
 }
 

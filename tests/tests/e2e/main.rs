@@ -5,7 +5,9 @@
 //! PostgreSQL must run at 127.0.0.1:5432 (user `postgres`, trust auth), or wherever
 //! `LOGPLANE_TEST_POSTGRES_URL` points.
 
+mod agent_shutdown;
 mod api_coverage;
+mod collection;
 mod graceful_shutdown;
 mod json_logs;
 mod quick_start;

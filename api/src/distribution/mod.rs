@@ -1,0 +1,244 @@
+//! Agents' bundles, computed on this replica. Each tenant's distribution is read once per
+//! generation into a [`Snapshot`] shared by all its agents; rendered configs are cached per
+//! (revision, agent type) and assembled bundles per snapshot. So when one change wakes ten
+//! thousand waiting agents, the store is read once, each revision is rendered once per agent
+//! type, and each agent costs a selector match, a rollout bucket per config and a cache lookup.
+//!
+//! A waiting agent holds its own facts (a few hundred bytes), a watch receiver and its known
+//! hash; never a rendered bundle.
+
+mod cache;
+mod renders;
+mod snapshot;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logplane_store::distribution::SyncReport;
+use logplane_store::{Ctx, Store, StoreResult};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use cache::BoundedCache;
+use renders::Renders;
+pub use snapshot::{ComputedBundle, Snapshot};
+
+/// Tenants whose snapshot is kept; beyond, the least recently loaded is read again when needed.
+const SNAPSHOTS_KEPT: usize = 1024;
+/// Records of sent bundles written at once; the others queue (a few hundred bytes each) rather
+/// than all contend for store connections when a change wakes thousands of agents.
+const CONCURRENT_RECORDS: usize = 4;
+/// What a sync call that could not wait is told: poll again after this many seconds.
+const RETRY_AFTER_FULL_SECONDS: u64 = 5;
+
+/// What a sync call answers.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// The agent's bundle differs from the hash it sent: 200 with the bundle.
+    Changed {
+        bundle: Arc<ComputedBundle>,
+        full_state_requested: bool,
+    },
+    /// Nothing changed by the end of the wait: 304. `retry_after_seconds` is set when the call
+    /// could not wait (the replica holds its maximum of waiting agents, or is shutting down).
+    Unchanged {
+        hash: String,
+        full_state_requested: bool,
+        retry_after_seconds: Option<u64>,
+    },
+}
+
+pub struct Distribution {
+    renders: Renders,
+    snapshots: Mutex<BoundedCache<String, Arc<Snapshot>>>,
+    /// One loader per tenant at a time: the first agent to need a new generation reads it, the
+    /// others wait for that read instead of repeating it.
+    loaders: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Calls waiting now, and how many may.
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    records: Arc<Semaphore>,
+    /// Set at shutdown: waiting calls answer at once, so the server stops without holding
+    /// agents for a whole wait.
+    stopping: watch::Sender<bool>,
+}
+
+/// Counts a waiting call for as long as it waits.
+struct WaitingCall<'a>(&'a AtomicUsize);
+
+impl Drop for WaitingCall<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Distribution {
+    pub fn new(ingest_base_url: &str, max_waiting: usize) -> Result<Self, String> {
+        Ok(Self {
+            renders: Renders::new(ingest_base_url)?,
+            snapshots: Mutex::new(BoundedCache::new(SNAPSHOTS_KEPT)),
+            loaders: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            records: Arc::new(Semaphore::new(CONCURRENT_RECORDS)),
+            stopping: watch::Sender::new(false),
+        })
+    }
+
+    /// Answers every waiting call now, and every later one without waiting.
+    pub fn stop_waiting(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Calls waiting for a change now.
+    pub fn waiting_calls(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Admits one more waiting call, or `None` at the limit.
+    fn admit_waiter(&self) -> Option<WaitingCall<'_>> {
+        let admitted = self
+            .waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                (now < self.max_waiting).then_some(now + 1)
+            })
+            .is_ok();
+        admitted.then_some(WaitingCall(&self.waiting))
+    }
+
+    fn cached(&self, tenant: &str, minimum: i64) -> Option<Arc<Snapshot>> {
+        let snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        snapshots
+            .get(&tenant.to_string())
+            .filter(|snapshot| snapshot.generation >= minimum)
+    }
+
+    /// The tenant's snapshot at `minimum` or newer.
+    pub async fn snapshot(
+        &self,
+        store: &dyn Store,
+        ctx: &Ctx,
+        tenant: &str,
+        minimum: i64,
+    ) -> StoreResult<Arc<Snapshot>> {
+        if let Some(snapshot) = self.cached(tenant, minimum) {
+            return Ok(snapshot);
+        }
+        let loader = {
+            let mut loaders = self.loaders.lock().unwrap_or_else(|e| e.into_inner());
+            // Loaders of tenants nobody is loading for are dropped as they go idle.
+            loaders.retain(|_, loader| Arc::strong_count(loader) > 1);
+            loaders.entry(tenant.to_string()).or_default().clone()
+        };
+        let _turn = loader.lock().await;
+        if let Some(snapshot) = self.cached(tenant, minimum) {
+            return Ok(snapshot);
+        }
+        let snapshot = Arc::new(Snapshot::new(store.load_distribution(ctx, tenant).await?));
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.to_string(), snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Answers a sync call whose report was recorded: at once when the agent's bundle differs
+    /// from `known` (or the agent must send its full state), otherwise when a change of the
+    /// tenant's distribution changes it, or `Unchanged` at the end of `wait`. Wake-ups come from
+    /// the store's generation watch: at once for changes made on this replica, at the next poll
+    /// for changes made by others.
+    pub async fn sync(
+        &self,
+        store: Arc<dyn Store>,
+        ctx: &Ctx,
+        report: SyncReport,
+        known: Option<String>,
+        wait: Duration,
+    ) -> StoreResult<SyncOutcome> {
+        let deadline = Instant::now() + wait;
+        let full_state_requested = report.full_state_requested;
+        let agent = report.agent;
+        let mut recorded = report.sent;
+        let mut changes = store.watch_distribution(&agent.tenant);
+        let mut stopping = self.stopping.subscribe();
+        let mut minimum = report.generation;
+        let mut waiter = None;
+        loop {
+            minimum = minimum.max(*changes.borrow_and_update());
+            let computed = {
+                // Scoped so the snapshot is not held while waiting: a newer one may replace it.
+                let snapshot = self
+                    .snapshot(store.as_ref(), ctx, &agent.tenant, minimum)
+                    .await?;
+                snapshot.bundle_for(&agent, &self.renders)
+            };
+            let signature = computed.sent.signature();
+            if signature != recorded {
+                self.record_in_background(store.clone(), ctx.clone(), &agent.id, &computed);
+                recorded = signature;
+            }
+            if known.as_deref() != Some(computed.bundle.hash.as_str()) {
+                return Ok(SyncOutcome::Changed {
+                    bundle: computed,
+                    full_state_requested,
+                });
+            }
+            let unchanged = |retry_after_seconds| SyncOutcome::Unchanged {
+                hash: computed.bundle.hash.clone(),
+                full_state_requested,
+                retry_after_seconds,
+            };
+            if full_state_requested || Instant::now() >= deadline {
+                return Ok(unchanged(None));
+            }
+            if *stopping.borrow() {
+                return Ok(unchanged(Some(RETRY_AFTER_FULL_SECONDS)));
+            }
+            if waiter.is_none() {
+                waiter = self.admit_waiter();
+                if waiter.is_none() {
+                    return Ok(unchanged(Some(RETRY_AFTER_FULL_SECONDS)));
+                }
+            }
+            drop(computed);
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The store dropped the channel (it never does while a receiver lives);
+                        // answer at the deadline rather than spin.
+                        tokio::time::sleep_until(deadline).await;
+                    }
+                }
+                _ = stopping.changed() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Records what the agent is sent without holding up the answer: with thousands of agents
+    /// woken at once, answering after a write each would make the last one wait for all the
+    /// writes. A report that overtakes its record is matched when the record lands (the store
+    /// applies a stored status to a bundle recorded later), and a lost record is made again at
+    /// the agent's next call.
+    fn record_in_background(
+        &self,
+        store: Arc<dyn Store>,
+        ctx: Ctx,
+        agent: &str,
+        computed: &ComputedBundle,
+    ) {
+        let agent = agent.to_string();
+        let sent = computed.sent.clone();
+        let records = self.records.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = records.acquire_owned().await else {
+                return;
+            };
+            if let Err(error) = store.record_agent_bundle(&ctx, &agent, sent).await {
+                tracing::warn!(%error, agent = %agent, "could not record the bundle sent to an agent");
+            }
+        });
+    }
+}
