@@ -70,6 +70,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::audit_events::router())
         .merge(routes::quotas::router())
         .merge(routes::query_slots::router())
+        .merge(routes::workers::router())
+        .merge(routes::worker_heartbeat::router())
+        .merge(routes::scheduler::router())
         .merge(routes::operations::router())
 }
 
@@ -80,12 +83,22 @@ pub fn openapi_document() -> OpenApi {
 }
 
 pub fn build(store: Arc<dyn Store>, tokens: Arc<TokenService>, options: AppOptions) -> Router {
+    build_with_metrics(store, tokens, options, Arc::new(Metrics::new()))
+}
+
+/// [`build`] with a metrics registry shared with the background tasks (the scheduler).
+pub fn build_with_metrics(
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    options: AppOptions,
+    metrics: Arc<Metrics>,
+) -> Router {
     let (router, document) = api_routes().split_for_parts();
     let document = openapi::complete(document);
     let state = AppState {
         store,
         tokens,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         operations: Arc::new(OperationIndex::from_document(&document)),
         api_limits: Arc::new(ApiRateLimiter::new(
             options.key_rate,

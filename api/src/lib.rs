@@ -7,5 +7,6 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod scheduling;
 pub mod server;
 pub mod telemetry;

@@ -43,6 +43,7 @@ const PUBLIC_OPERATIONS: &[&str] = &[
         (name = "audit", description = "Audit events"),
         (name = "quotas", description = "Per-tenant quotas and usage"),
         (name = "query-slots", description = "Cluster-wide query concurrency, for query frontends (tokens of audience `logplane-query`)"),
+        (name = "workers", description = "The worker pool: registration and heartbeats for workers (tokens of audience `logplane-worker`), administration and the scheduler's status for platform admins"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     components(schemas(logplane_model::Problem, logplane_model::FieldError))

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions};
+use logplane_store::{QuerySlotSettings, SqlStore, Store, StoreOptions, WorkerSettings};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppOptions};
 use crate::auth::secrets::hash_secret;
 use crate::auth::tokens::{MIN_SIGNING_KEY_BYTES, TokenService};
 use crate::cli::{ServeArgs, StoreArgs};
+use crate::scheduling;
 use crate::telemetry::logging::{self, LogFormat};
+use crate::telemetry::metrics::Metrics;
 use logplane_model::quota::ApiRate;
 use logplane_model::{Quota, QuotaSpec};
 
@@ -22,12 +24,14 @@ pub async fn open_store(
     args: &StoreArgs,
     quota_defaults: Quota,
     query_slots: QuerySlotSettings,
+    workers: WorkerSettings,
 ) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
         acquire_timeout: args.store_timeout(),
         quota_defaults,
         query_slots,
+        workers,
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -48,7 +52,13 @@ pub async fn open_store(
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
-    let store = open_store(&args, Quota::default(), QuerySlotSettings::default()).await?;
+    let store = open_store(
+        &args,
+        Quota::default(),
+        QuerySlotSettings::default(),
+        WorkerSettings::default(),
+    )
+    .await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
     store.close().await;
     Ok(())
@@ -70,7 +80,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lease_ttl: Duration::from_millis(args.query_slot_lease_ms),
         poll_interval: Duration::from_millis(args.query_slot_poll_ms),
     };
-    let sql_store = open_store(&args.store, quota_defaults, slot_settings).await?;
+    let sql_store = open_store(
+        &args.store,
+        quota_defaults,
+        slot_settings,
+        args.worker_settings(),
+    )
+    .await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -110,8 +126,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             burst: quota_defaults.api_burst,
         },
     };
-    let router = app::build(store.clone(), tokens, options);
-    spawn_query_slot_reconciler(store, slot_settings.lease_ttl);
+    let metrics = Arc::new(Metrics::new());
+    let router = app::build_with_metrics(store.clone(), tokens, options, metrics.clone());
+    spawn_query_slot_reconciler(store.clone(), slot_settings.lease_ttl);
+    let scheduler_settings = args.scheduler_settings();
+    tracing::info!(replica = %scheduler_settings.replica_id, "contending for the scheduler lease");
+    let scheduler = scheduling::spawn(store, scheduler_settings, metrics);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -135,11 +155,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         result = server => result.context("server failed")?,
         () = grace_expired => {
             tracing::warn!(grace_seconds = grace.as_secs(), "shutdown grace expired; exiting with requests in flight");
+            scheduler.stop().await;
             sql_store.close().await;
             return Ok(());
         }
     }
     tracing::info!("stopped accepting; requests in flight finished");
+    // Resigning the scheduler lease lets another replica take over without waiting it out.
+    scheduler.stop().await;
     sql_store.close().await;
     Ok(())
 }

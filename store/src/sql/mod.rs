@@ -15,6 +15,15 @@ mod resource;
 mod store_impl;
 mod tenants;
 
+// The worker pool and the shard scheduler's state.
+mod heartbeats;
+mod reported_usage;
+mod resharding;
+mod scheduling;
+mod shard_listing;
+mod worker_pool_impl;
+mod workers;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -91,6 +100,7 @@ pub struct StoreOptions {
     /// The quota of every tenant, where a platform admin did not set its own.
     pub quota_defaults: Quota,
     pub query_slots: QuerySlotSettings,
+    pub workers: crate::WorkerSettings,
 }
 
 /// The query-slot arbiter's settings.
@@ -122,6 +132,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(3),
             quota_defaults: Quota::default(),
             query_slots: QuerySlotSettings::default(),
+            workers: crate::WorkerSettings::default(),
         }
     }
 }
@@ -142,6 +153,13 @@ pub struct SqlStore {
     slot_settings: QuerySlotSettings,
     /// Woken whenever this replica grants query slots, so its waiters look at once.
     slot_grants: Arc<tokio::sync::Notify>,
+    worker_settings: crate::WorkerSettings,
+    /// Woken (one permit) when something the scheduler reconciles changed on this replica: a
+    /// worker joined or reported, a logstore or its shards changed.
+    scheduler_wakeups: Arc<tokio::sync::Notify>,
+    /// Woken when this replica published new worker assignments, so its waiting heartbeats look
+    /// at once.
+    assignments_published: Arc<tokio::sync::Notify>,
     /// SQLite only: writers take turns here, first come first served. Without it they contend
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
@@ -184,6 +202,9 @@ impl SqlStore {
             quota_defaults: options.quota_defaults,
             slot_settings: options.query_slots,
             slot_grants: Arc::new(tokio::sync::Notify::new()),
+            worker_settings: options.workers,
+            scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
+            assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: None,
         })
     }
@@ -221,6 +242,9 @@ impl SqlStore {
             quota_defaults: options.quota_defaults,
             slot_settings: options.query_slots,
             slot_grants: Arc::new(tokio::sync::Notify::new()),
+            worker_settings: options.workers,
+            scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
+            assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }

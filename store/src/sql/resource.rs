@@ -85,6 +85,19 @@ pub(crate) trait Kind: Send + Sync {
     /// Whether creating one of this kind is counted by a quota (so the quota must be read).
     const COUNTED: bool = false;
 
+    /// Writes what a change brings with it (a logstore's reshard to a new `shard_count`), in the
+    /// changing transaction, after the row is updated.
+    fn after_update(
+        _store: &SqlStore,
+        _conn: &mut Conn,
+        _key: &[&str],
+        _spec: &Self::Spec,
+        _stored: &Self::Spec,
+        _now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Writes what a new resource brings with it (a logstore's shards), in the creating transaction.
     fn after_create(
         _conn: &mut Conn,
@@ -301,6 +314,7 @@ impl SqlStore {
                 K::check_update(spec, &stored)?;
                 let etag = new_etag();
                 update_row(&mut tx, &K::TABLE, key, rendered, &etag, now, &row.etag).await?;
+                K::after_update(self, &mut tx, key, spec, &stored, now).await?;
                 self.audit_success(
                     &mut tx,
                     ctx,
