@@ -29,6 +29,10 @@ const QUERY_AUDIENCE: &[&str] = &[
     "query_slot_release",
 ];
 
+/// The worker protocol: only tokens of the worker audience are accepted there, and worker
+/// tokens are refused everywhere else.
+const WORKER_AUDIENCE: &[&str] = &["worker_put", "worker_heartbeat"];
+
 /// Every operation of the API. Adding a route means adding it here and, if it takes a body or
 /// a new path parameter, a sample below.
 const COVERED: &[&str] = &[
@@ -62,6 +66,17 @@ const COVERED: &[&str] = &[
     "query_slot_acquire",
     "query_slot_renew",
     "query_slot_release",
+    "worker_list",
+    "worker_get",
+    "worker_put",
+    "worker_delete",
+    "worker_cordon",
+    "worker_drain",
+    "worker_uncordon",
+    "worker_heartbeat",
+    "scheduler_get",
+    "shard_split",
+    "shard_merge",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -74,6 +89,10 @@ fn sample_body(operation: &str) -> Option<Value> {
         "api_key_create" => Some(json!({ "name": "probe-key", "role": "viewer" })),
         "token_create" => Some(json!({ "api_key": "not-a-key" })),
         "query_slot_acquire" => Some(json!({ "max_wait_ms": 0 })),
+        "worker_put" => Some(json!({
+            "address": "10.0.0.9:7000", "zone": "probe", "roles": ["ingest"], "capacity": { "shards": 1 }
+        })),
+        "worker_heartbeat" | "shard_split" => Some(json!({})),
         _ => None,
     }
 }
@@ -92,6 +111,15 @@ impl Operation {
 
     fn is_for_query_frontends(&self) -> bool {
         QUERY_AUDIENCE.contains(&self.id.as_str())
+    }
+
+    fn is_for_workers(&self) -> bool {
+        WORKER_AUDIENCE.contains(&self.id.as_str())
+    }
+
+    /// Tokens of the management audience are refused here.
+    fn is_for_another_audience(&self) -> bool {
+        self.is_for_query_frontends() || self.is_for_workers()
     }
 
     fn targets_a_tenant(&self) -> bool {
@@ -221,6 +249,8 @@ fn concrete_path(operation: &Operation, fixture: &Fixture) -> String {
         ("{logstore}", "nginx"),
         ("{key}", key.as_str()),
         ("{slot}", "qs-probe"),
+        ("{worker}", "probe-worker"),
+        ("{shard}", "0"),
     ] {
         path = path.replace(parameter, value);
     }
@@ -257,7 +287,7 @@ async fn other_tenants_see_nothing_of_alpha(app: TestApp) {
         let response = call(&app, operation, &fixture, Some(&fixture.beta_admin)).await;
         let expected = match operation.id.as_str() {
             "tenant_list" => StatusCode::OK,
-            _ if operation.is_for_query_frontends() => StatusCode::UNAUTHORIZED,
+            _ if operation.is_for_another_audience() => StatusCode::UNAUTHORIZED,
             _ if operation.targets_a_tenant() => StatusCode::NOT_FOUND,
             _ => StatusCode::FORBIDDEN,
         };
@@ -317,7 +347,7 @@ async fn viewers_cannot_change_anything(app: TestApp) {
         .filter(|o| !o.is_public() && o.method != Method::GET);
     for operation in mutations {
         let response = call(&app, &operation, &fixture, Some(&fixture.alpha.viewer)).await;
-        let expected = if operation.is_for_query_frontends() {
+        let expected = if operation.is_for_another_audience() {
             StatusCode::UNAUTHORIZED
         } else {
             StatusCode::FORBIDDEN
@@ -351,9 +381,15 @@ async fn every_operation_needs_a_credential_of_its_audience(app: TestApp) {
         );
         assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
         anonymous.problem();
-        let mut other_audiences = vec![("worker", &fixture.worker), ("agent", &fixture.agent)];
+        let mut other_audiences = vec![("agent", &fixture.agent)];
         if !operation.is_for_query_frontends() {
             other_audiences.push(("query frontend", &fixture.query_frontend));
+        }
+        if operation.is_for_workers() {
+            other_audiences.push(("platform admin", &app.admin));
+            other_audiences.push(("tenant admin", &fixture.beta_admin));
+        } else {
+            other_audiences.push(("worker", &fixture.worker));
         }
         for (who, token) in other_audiences {
             let response = call(&app, operation, &fixture, Some(token)).await;

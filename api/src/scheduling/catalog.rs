@@ -1,7 +1,7 @@
 //! Turning a store snapshot into the scheduler's inputs: the shard catalog, the worker pool and
 //! the previous desired assignment.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use logplane_model::{ShardRef, ShardStatus, WorkerRole, WorkerState};
@@ -98,41 +98,93 @@ pub(crate) fn previous_assignment(catalog: &Catalog, rows: &[Option<PlacementRow
     Assignment::from_records(&catalog.specs, records)
 }
 
-/// The pool as placement sees it. A live worker is schedulable unless draining; a cordoned one
-/// may keep what it holds but takes nothing new: it is given only the roles it holds and a
-/// capacity of what it holds (it can still gain replicas of its less-used role up to its
-/// larger count; placement has no per-role capacity).
-pub(crate) fn pool(snapshot: &PoolSnapshot, previous: &Assignment) -> Vec<Worker> {
-    let ingest_held = previous.counts(Role::Ingest);
-    let query_held = previous.counts(Role::Query);
+/// The pool as placement sees it: a live worker is schedulable unless cordoned or draining.
+/// (A cordoned worker keeps what it holds through [`pin_cordoned`], outside placement.)
+pub(crate) fn pool(snapshot: &PoolSnapshot) -> Vec<Worker> {
     snapshot
         .workers
         .iter()
-        .map(|worker| {
-            let id = WorkerId::new(worker.id.as_str());
-            let mut roles = roles_of(worker);
-            let mut shards = u32::try_from(worker.spec.capacity.shards).unwrap_or(u32::MAX);
-            if worker.state == WorkerState::Cordoned {
-                let ingest = ingest_held.get(&id).copied().unwrap_or(0);
-                let query = query_held.get(&id).copied().unwrap_or(0);
-                roles.ingest &= ingest > 0;
-                roles.query &= query > 0;
-                shards = shards.min(u32::try_from(ingest.max(query)).unwrap_or(u32::MAX));
-            }
-            Worker {
-                zone: ZoneId::new(worker.spec.zone.as_str()),
-                roles,
-                capacity: Capacity {
-                    shards,
-                    ingest_bytes_per_sec: u64::try_from(worker.spec.capacity.ingest_bytes_per_sec)
-                        .unwrap_or(0),
-                    query_slots: u32::try_from(worker.spec.capacity.query_slots).unwrap_or(0),
-                },
-                schedulable: worker.live && worker.state != WorkerState::Draining,
-                id,
-            }
+        .map(|worker| Worker {
+            id: WorkerId::new(worker.id.as_str()),
+            zone: ZoneId::new(worker.spec.zone.as_str()),
+            roles: roles_of(worker),
+            capacity: Capacity {
+                shards: u32::try_from(worker.spec.capacity.shards).unwrap_or(u32::MAX),
+                ingest_bytes_per_sec: u64::try_from(worker.spec.capacity.ingest_bytes_per_sec)
+                    .unwrap_or(0),
+                query_slots: u32::try_from(worker.spec.capacity.query_slots).unwrap_or(0),
+            },
+            schedulable: worker.live && worker.state == WorkerState::Active,
         })
         .collect()
+}
+
+/// What live cordoned workers keep, by catalog index: placement has no notion of "keep, but take
+/// nothing new", so these roles are taken out of what it places and added back after.
+pub(crate) struct Pins {
+    pub ingest: Vec<Option<WorkerId>>,
+    pub query: Vec<Vec<WorkerId>>,
+}
+
+/// The catalog placement works on: shards whose ingest a cordoned worker keeps count as
+/// readonly there, and replicas a cordoned worker keeps are subtracted from the replicas asked
+/// for. Keys and order are the catalog's, so indexes line up.
+pub(crate) fn pin_cordoned(
+    snapshot: &PoolSnapshot,
+    catalog: &Catalog,
+    previous: &Assignment,
+) -> (Arc<ShardCatalog>, Pins) {
+    let keeps = |role: WorkerRole| -> HashSet<&str> {
+        snapshot
+            .workers
+            .iter()
+            .filter(|w| w.live && w.state == WorkerState::Cordoned && w.spec.has_role(role))
+            .map(|w| w.id.as_str())
+            .collect()
+    };
+    let (ingest_keepers, query_keepers) = (keeps(WorkerRole::Ingest), keeps(WorkerRole::Query));
+    let mut pins = Pins {
+        ingest: vec![None; catalog.len()],
+        query: vec![Vec::new(); catalog.len()],
+    };
+    if ingest_keepers.is_empty() && query_keepers.is_empty() {
+        return (Arc::clone(&catalog.specs), pins);
+    }
+    let mut specs: Vec<ShardSpec> = catalog.specs.shards().to_vec();
+    for (at, spec) in specs.iter_mut().enumerate() {
+        if let Some(owner) = previous.ingest_owner_at(at)
+            && spec.status == ShardStatus::Readwrite
+            && ingest_keepers.contains(owner.as_str())
+        {
+            pins.ingest[at] = Some(owner.clone());
+            spec.status = ShardStatus::Readonly;
+        }
+        pins.query[at] = previous
+            .query_replicas_at(at)
+            .filter(|worker| query_keepers.contains(worker.as_str()))
+            .cloned()
+            .collect();
+        let kept = u8::try_from(pins.query[at].len()).unwrap_or(u8::MAX);
+        spec.query_replicas = spec.query_replicas.saturating_sub(kept);
+    }
+    let pinned = ShardCatalog::new(specs).unwrap_or_else(|_| Arc::clone(&catalog.specs));
+    (pinned, pins)
+}
+
+/// The placement with the pinned roles added back, over the real catalog.
+pub(crate) fn with_pins(catalog: &Catalog, placed: &Assignment, pins: &Pins) -> Assignment {
+    let mut records = Vec::new();
+    for at in 0..catalog.len() {
+        let key = &catalog.specs.shards()[at].key;
+        let owner = pins.ingest[at].as_ref().or(placed.ingest_owner_at(at));
+        if let Some(owner) = owner.filter(|_| catalog.is_readwrite(at)) {
+            records.push((key.clone(), Role::Ingest, owner.clone()));
+        }
+        for worker in pins.query[at].iter().chain(placed.query_replicas_at(at)) {
+            records.push((key.clone(), Role::Query, worker.clone()));
+        }
+    }
+    Assignment::from_records(&catalog.specs, records)
 }
 
 fn roles_of(worker: &SnapshotWorker) -> Roles {

@@ -122,10 +122,11 @@ impl Reconciler {
             .loads
             .observe(snapshot, &catalog, self.settings.load_smoothing, now);
         let previous = catalog::previous_assignment(&catalog, &stored);
-        let workers = catalog::pool(snapshot, &previous);
+        let workers = catalog::pool(snapshot);
+        let (placement_catalog, pins) = catalog::pin_cordoned(snapshot, &catalog, &previous);
         let input = PlacementInput {
             workers: &workers,
-            catalog: &catalog.specs,
+            catalog: &placement_catalog,
             ingest_load: if loads.any_reported {
                 &loads.bytes
             } else {
@@ -135,12 +136,12 @@ impl Reconciler {
         };
         let placement = place(&input, &previous)
             .map_err(|e| StoreError::Internal(format!("placement refused its input: {e}")))?;
+        let desired = catalog::with_pins(&catalog, &placement.assignment, &pins);
 
-        let ingest = ownership::step(snapshot, &catalog, &stored, &placement.assignment);
+        let ingest = ownership::step(snapshot, &catalog, &stored, &desired);
         let mut rows = ingest.rows;
         for (at, row) in rows.iter_mut().enumerate() {
-            row.query_replicas = placement
-                .assignment
+            row.query_replicas = desired
                 .query_replicas_at(at)
                 .map(|worker| worker.as_str().to_string())
                 .collect();

@@ -68,6 +68,9 @@ pub struct TestApp {
     pub tokens: Arc<TokenService>,
     /// A platform admin's token, from the bootstrap key.
     pub admin: String,
+    /// The scheduler's task, for apps started with [`TestApp::start_scheduling`].
+    pub scheduler: Option<logplane_api::scheduling::SchedulerHandle>,
+    pub metrics: Arc<logplane_api::telemetry::metrics::Metrics>,
     _database: TestDatabase,
 }
 
@@ -155,16 +158,48 @@ impl TestApp {
             .unwrap();
         let tokens = Arc::new(TokenService::new(&SIGNING_KEY, Duration::from_secs(600)));
         let shared: Arc<dyn Store> = store.clone();
-        let router = app::build(shared, tokens.clone(), options);
+        let metrics = Arc::new(logplane_api::telemetry::metrics::Metrics::new());
+        let router = app::build_with_metrics(shared, tokens.clone(), options, metrics.clone());
         let mut test_app = TestApp {
             router,
             store,
             tokens,
             admin: String::new(),
+            scheduler: None,
+            metrics,
             _database: database,
         };
         test_app.admin = test_app.exchange(BOOTSTRAP_SECRET).await;
         test_app
+    }
+
+    /// An app whose replica also runs the scheduler (leader election and reconciliation), with
+    /// workers judged by `workers` and the scheduler's timings in `scheduler`.
+    pub async fn start_scheduling(
+        backend: Backend,
+        workers: logplane_store::WorkerSettings,
+        scheduler: logplane_api::scheduling::SchedulerSettings,
+    ) -> TestApp {
+        let unlimited = ApiRate {
+            per_sec: 1_000_000,
+            burst: 1_000_000,
+        };
+        let options = AppOptions {
+            key_rate: unlimited,
+            ..AppOptions::default()
+        };
+        let store_options = StoreOptions {
+            workers,
+            ..StoreOptions::default()
+        };
+        let mut app = Self::start_configured(backend, options, store_options).await;
+        let shared: Arc<dyn Store> = app.store.clone();
+        app.scheduler = Some(logplane_api::scheduling::spawn(
+            shared,
+            scheduler,
+            app.metrics.clone(),
+        ));
+        app
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
