@@ -48,11 +48,19 @@ pub struct StoreArgs {
     /// How long a request waits for a store connection before it is answered 503.
     #[arg(long, env = "LOGPLANE_STORE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub store_timeout_ms: u64,
+    /// PostgreSQL ends a session whose transaction stays idle this long (a paused or hung
+    /// replica), releasing its locks, so a paused leader cannot block a takeover.
+    #[arg(long, env = "LOGPLANE_IDLE_TRANSACTION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_transaction_timeout_ms: u64,
 }
 
 impl StoreArgs {
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
+    }
+
+    pub fn idle_transaction_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_transaction_timeout_ms)
     }
 }
 

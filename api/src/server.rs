@@ -32,6 +32,7 @@ pub async fn open_store(
         quota_defaults,
         query_slots,
         workers,
+        idle_transaction_timeout: args.idle_transaction_timeout(),
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)

@@ -39,6 +39,7 @@ mod quotas;
 mod request;
 mod shards;
 mod tenants;
+mod workers;
 
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use error::Error;

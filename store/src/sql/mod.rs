@@ -101,6 +101,10 @@ pub struct StoreOptions {
     pub quota_defaults: Quota,
     pub query_slots: QuerySlotSettings,
     pub workers: crate::WorkerSettings,
+    /// PostgreSQL ends a session whose transaction stays idle this long (its client paused,
+    /// hung or cut off), releasing its row locks. Without it a replica paused mid-transaction
+    /// would hold the scheduler's lease row, and no other replica could take over until it woke.
+    pub idle_transaction_timeout: Duration,
 }
 
 /// The query-slot arbiter's settings.
@@ -133,6 +137,7 @@ impl Default for StoreOptions {
             quota_defaults: Quota::default(),
             query_slots: QuerySlotSettings::default(),
             workers: crate::WorkerSettings::default(),
+            idle_transaction_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -191,7 +196,15 @@ impl SqlStore {
     pub async fn connect_postgres(url: &str, options: &StoreOptions) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::internal)?;
+        let idle_ms = options.idle_transaction_timeout.as_millis().max(1);
         let pool = pool_options(options)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    let sql = format!("SET idle_in_transaction_session_timeout = {idle_ms}");
+                    connection.execute(sqlx::AssertSqlSafe(sql)).await?;
+                    Ok(())
+                })
+            })
             .connect_with(connect_options)
             .await
             .map_err(StoreError::from)?;
