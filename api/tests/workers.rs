@@ -268,7 +268,7 @@ async fn two_balanced_workers(app: &TestApp) -> Vec<SimWorker> {
 async fn workers_share_shards_and_tenants_see_them(backend: Backend) {
     let app = pool_app(backend, Duration::from_secs(5)).await;
     seed(&app, json!({ "shard_count": 4, "query_replicas": 2 })).await;
-    let workers = two_balanced_workers(&app).await;
+    let mut workers = two_balanced_workers(&app).await;
     assert_eq!(
         workers[0].serving(WorkerRole::Query),
         4,
@@ -284,11 +284,22 @@ async fn workers_share_shards_and_tenants_see_them(backend: Backend) {
     // Each hosted tenant's limit is split among its owners and sums to its quota.
     let quota = app.get("/v1/tenants/acme/quota", &app.admin).await.json();
     let limit = quota["effective"]["ingest_bytes_per_sec"].as_i64().unwrap();
-    let shares: i64 = workers
-        .iter()
-        .map(|w| w.last.as_ref().unwrap().tenant_limits[0].ingest_bytes_per_sec)
-        .sum();
-    assert_eq!(shares, limit);
+    // Each worker's answer is as of its own heartbeat, so look until both are current.
+    drive_until(
+        &app,
+        &mut workers,
+        &[0, 1],
+        "limit shares summing to the quota",
+        |w| {
+            let shares: i64 = w
+                .iter()
+                .filter_map(|w| w.last.as_ref()?.tenant_limits.first())
+                .map(|share| share.ingest_bytes_per_sec)
+                .sum();
+            shares == limit
+        },
+    )
+    .await;
     let worker = app.get("/v1/workers/w-1", &app.admin).await.json();
     assert_eq!(
         (worker["ingest_shards"].as_i64(), worker["live"].as_bool()),

@@ -9,6 +9,8 @@ mod leader;
 mod loads;
 mod ownership;
 mod reconcile;
+#[cfg(test)]
+mod tests;
 mod views;
 
 use std::sync::Arc;
