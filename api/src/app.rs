@@ -100,6 +100,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::enrollment_tokens::router())
         .merge(routes::agents::router())
         .merge(routes::agent_sync::router())
+        .merge(routes::workers::router())
+        .merge(routes::worker_heartbeat::router())
+        .merge(routes::scheduler::router())
         .merge(routes::operations::router())
 }
 
@@ -116,22 +119,24 @@ pub fn build(
     tokens: Arc<TokenService>,
     options: AppOptions,
 ) -> Result<Router, String> {
-    build_with_distribution(store, tokens, options).map(|(router, _)| router)
+    build_with(store, tokens, options, Arc::new(Metrics::new())).map(|(router, _)| router)
 }
 
-/// [`build`], also handing back the distribution, which the server tells to stop holding
-/// waiting agents when it shuts down.
-pub fn build_with_distribution(
+/// [`build`] with a metrics registry shared with the background tasks (the scheduler), also
+/// handing back the distribution, which the server tells to stop holding waiting agents when it
+/// shuts down.
+pub fn build_with(
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
     options: AppOptions,
+    metrics: Arc<Metrics>,
 ) -> Result<(Router, Arc<Distribution>), String> {
     let (router, document) = api_routes().split_for_parts();
     let document = openapi::complete(document);
     let state = AppState {
         store,
         tokens,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         operations: Arc::new(OperationIndex::from_document(&document)),
         api_limits: Arc::new(ApiRateLimiter::new(
             options.key_rate,

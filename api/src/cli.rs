@@ -49,11 +49,19 @@ pub struct StoreArgs {
     /// How long a request waits for a store connection before it is answered 503.
     #[arg(long, env = "LOGPLANE_STORE_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub store_timeout_ms: u64,
+    /// PostgreSQL ends a session whose transaction stays idle this long (a paused or hung
+    /// replica), releasing its locks, so a paused leader cannot block a takeover.
+    #[arg(long, env = "LOGPLANE_IDLE_TRANSACTION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_transaction_timeout_ms: u64,
 }
 
 impl StoreArgs {
     pub fn store_timeout(&self) -> Duration {
         Duration::from_millis(self.store_timeout_ms)
+    }
+
+    pub fn idle_transaction_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_transaction_timeout_ms)
     }
 }
 
@@ -101,6 +109,31 @@ pub struct ServeArgs {
     /// The time constant, in milliseconds, of each tenant's recent query demand.
     #[arg(long, env = "LOGPLANE_QUERY_DEMAND_TIME_CONSTANT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub query_demand_time_constant_ms: u64,
+    /// A worker that sends no heartbeat for this many milliseconds is dead: its ingest shards go
+    /// to other workers. Heartbeats wait at most half of it.
+    #[arg(long, env = "LOGPLANE_WORKER_LEASE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
+    pub worker_lease_ms: u64,
+    /// How often a waiting heartbeat checks for an assignment published by another replica.
+    #[arg(long, env = "LOGPLANE_WORKER_POLL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub worker_poll_ms: u64,
+    /// The scheduler's leader lease, in milliseconds; the leader renews it every third of it,
+    /// and another replica takes over within about this long after the leader dies.
+    #[arg(long, env = "LOGPLANE_LEADER_LEASE_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
+    pub leader_lease_ms: u64,
+    /// How often the scheduler's leader reconciles without a wake-up, in milliseconds.
+    #[arg(long, env = "LOGPLANE_RECONCILE_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub reconcile_interval_ms: u64,
+    /// Auto-split: the per-shard ingest rate (bytes per second) above which a shard of a
+    /// logstore with auto-split enabled is split, once it stayed above for the window.
+    #[arg(long, env = "LOGPLANE_AUTO_SPLIT_SHARD_BYTES_PER_SEC", default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1_u64 << 50))]
+    pub auto_split_shard_bytes_per_sec: u64,
+    /// Auto-split: how long, in milliseconds, a shard must stay above the rate to be split.
+    #[arg(long, env = "LOGPLANE_AUTO_SPLIT_WINDOW_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    pub auto_split_window_ms: u64,
+    /// The time constant, in milliseconds, of the moving average the scheduler keeps over the
+    /// shard loads workers report (0: use each report as it is).
+    #[arg(long, env = "LOGPLANE_LOAD_SMOOTHING_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub load_smoothing_ms: u64,
     /// JSON file of quota fields (as in `PUT /v1/tenants/{tenant}/quota`) that replace the
     /// built-in defaults for every tenant without its own value.
     #[arg(long, env = "LOGPLANE_QUOTA_DEFAULTS_FILE")]
@@ -143,6 +176,32 @@ fn parse_quantile(text: &str) -> Result<f64, String> {
         return Err("must be at least 0 and below 1".to_string());
     }
     Ok(value)
+}
+
+impl ServeArgs {
+    pub fn worker_settings(&self) -> logplane_store::WorkerSettings {
+        logplane_store::WorkerSettings {
+            lease_ttl: Duration::from_millis(self.worker_lease_ms),
+            poll_interval: Duration::from_millis(self.worker_poll_ms),
+        }
+    }
+
+    /// The scheduler's settings; the replica id names this process and its listen address, so
+    /// the lease's holder says which replica leads.
+    pub fn scheduler_settings(&self) -> crate::scheduling::SchedulerSettings {
+        let mut settings =
+            crate::scheduling::SchedulerSettings::new(&format!("replica-{}", self.listen));
+        settings.leader_lease = Duration::from_millis(self.leader_lease_ms);
+        settings.reconcile_interval = Duration::from_millis(self.reconcile_interval_ms);
+        settings.reconcile = crate::scheduling::ReconcileSettings {
+            auto_split: crate::scheduling::AutoSplitPolicy {
+                shard_bytes_per_sec: self.auto_split_shard_bytes_per_sec,
+                window: Duration::from_millis(self.auto_split_window_ms),
+            },
+            load_smoothing: Duration::from_millis(self.load_smoothing_ms),
+        };
+        settings
+    }
 }
 
 pub fn main() -> ExitCode {

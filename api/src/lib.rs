@@ -8,5 +8,6 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod scheduling;
 pub mod server;
 pub mod telemetry;

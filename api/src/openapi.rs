@@ -50,6 +50,7 @@ const CREDENTIAL_OPERATIONS: &[&str] = &["token_create", "agent_enroll"];
         (name = "machine-groups", description = "Machine groups of a project: selectors over the tenant's agents, and the collection configs bound to them"),
         (name = "collection-configs", description = "Collection configs of a project: what agents collect, revisions, rollouts, status and preview"),
         (name = "agents", description = "Enrollment tokens, the tenant's agents, and the agent protocol (enrollment, and sync with tokens of audience `logplane-agent`)"),
+        (name = "workers", description = "The worker pool: registration and heartbeats for workers (tokens of audience `logplane-worker`), administration and the scheduler's status for platform admins"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     components(schemas(logplane_model::Problem, logplane_model::FieldError))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use logplane_quota::arbiter::HeadroomRule;
+use logplane_store::WorkerSettings;
 use logplane_store::{AgentSettings, QuerySlotSettings, SqlStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -13,7 +14,9 @@ use crate::app::{self, AppOptions};
 use crate::auth::secrets::hash_secret;
 use crate::auth::tokens::{MIN_SIGNING_KEY_BYTES, TokenService};
 use crate::cli::{ServeArgs, StoreArgs};
+use crate::scheduling;
 use crate::telemetry::logging::{self, LogFormat};
+use crate::telemetry::metrics::Metrics;
 use logplane_model::quota::ApiRate;
 use logplane_model::{Quota, QuotaSpec};
 
@@ -24,6 +27,7 @@ pub async fn open_store(
     quota_defaults: Quota,
     query_slots: QuerySlotSettings,
     agents: AgentSettings,
+    workers: WorkerSettings,
 ) -> anyhow::Result<SqlStore> {
     let options = StoreOptions {
         max_connections: args.max_connections,
@@ -31,6 +35,8 @@ pub async fn open_store(
         quota_defaults,
         query_slots,
         agents,
+        workers,
+        idle_transaction_timeout: args.idle_transaction_timeout(),
     };
     let store = match &args.database_url {
         Some(url) => SqlStore::connect_postgres(url, &options)
@@ -56,6 +62,7 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
         Quota::default(),
         QuerySlotSettings::default(),
         AgentSettings::default(),
+        WorkerSettings::default(),
     )
     .await?;
     tracing::info!(backend = store.backend().name(), "migrations applied");
@@ -91,7 +98,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         offline_after: Duration::from_secs(args.agent_offline_after_seconds),
         auto_pause_failed_percent: args.rollout_auto_pause_failed_percent,
     };
-    let sql_store = open_store(&args.store, quota_defaults, slot_settings, agent_settings).await?;
+    let sql_store = open_store(
+        &args.store,
+        quota_defaults,
+        slot_settings,
+        agent_settings,
+        args.worker_settings(),
+    )
+    .await?;
     let backend = sql_store.backend();
     let store: Arc<dyn Store> = Arc::new(sql_store.clone());
 
@@ -137,14 +151,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ingest_url: args.ingest_url.clone(),
         max_waiting_agents: usize::try_from(args.max_waiting_agents).unwrap_or(usize::MAX),
     };
-    let (router, distribution) = app::build_with_distribution(store.clone(), tokens, options)
+    let metrics = Arc::new(Metrics::new());
+    let (router, distribution) = app::build_with(store.clone(), tokens, options, metrics.clone())
         .map_err(|reason| anyhow::anyhow!("--ingest-url: {reason}"))?;
     spawn_query_slot_reconciler(store.clone(), slot_settings.lease_ttl);
     spawn_distribution_poller(
         store.clone(),
         Duration::from_millis(args.distribution_poll_ms),
     );
-    spawn_rollout_guard(store, Duration::from_millis(args.rollout_check_ms));
+    spawn_rollout_guard(store.clone(), Duration::from_millis(args.rollout_check_ms));
+    let scheduler_settings = args.scheduler_settings();
+    tracing::info!(replica = %scheduler_settings.replica_id, "contending for the scheduler lease");
+    let scheduler = scheduling::spawn(store, scheduler_settings, metrics);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -170,11 +188,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         result = server => result.context("server failed")?,
         () = grace_expired => {
             tracing::warn!(grace_seconds = grace.as_secs(), "shutdown grace expired; exiting with requests in flight");
+            scheduler.stop().await;
             sql_store.close().await;
             return Ok(());
         }
     }
     tracing::info!("stopped accepting; requests in flight finished");
+    // Resigning the scheduler lease lets another replica take over without waiting it out.
+    scheduler.stop().await;
     sql_store.close().await;
     Ok(())
 }

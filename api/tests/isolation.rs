@@ -40,6 +40,10 @@ const QUERY_AUDIENCE: &[&str] = &[
     "query_slot_release",
 ];
 
+/// The worker protocol: only tokens of the worker audience are accepted there, and worker
+/// tokens are refused everywhere else.
+const WORKER_AUDIENCE: &[&str] = &["worker_put", "worker_heartbeat"];
+
 /// Every operation of the API. Adding a route means adding it here and, if it takes a body or
 /// a new path parameter, a sample below.
 const COVERED: &[&str] = &[
@@ -99,6 +103,17 @@ const COVERED: &[&str] = &[
     "agent_list",
     "agent_delete",
     "agent_sync",
+    "worker_list",
+    "worker_get",
+    "worker_put",
+    "worker_delete",
+    "worker_cordon",
+    "worker_drain",
+    "worker_uncordon",
+    "worker_heartbeat",
+    "scheduler_get",
+    "shard_split",
+    "shard_merge",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -125,6 +140,10 @@ fn sample_body(operation: &str) -> Option<Value> {
         "api_key_create" => Some(json!({ "name": "probe-key", "role": "viewer" })),
         "token_create" => Some(json!({ "api_key": "not-a-key" })),
         "query_slot_acquire" => Some(json!({ "max_wait_ms": 0 })),
+        "worker_put" => Some(json!({
+            "address": "10.0.0.9:7000", "zone": "probe", "roles": ["ingest"], "capacity": { "shards": 1 }
+        })),
+        "worker_heartbeat" | "shard_split" => Some(json!({})),
         _ => None,
     }
 }
@@ -149,9 +168,13 @@ impl Operation {
         AGENT_AUDIENCE.contains(&self.id.as_str())
     }
 
+    fn is_for_workers(&self) -> bool {
+        WORKER_AUDIENCE.contains(&self.id.as_str())
+    }
+
     /// Tokens of the management audience are refused here.
     fn needs_another_audience(&self) -> bool {
-        self.is_for_query_frontends() || self.is_for_agents()
+        self.is_for_query_frontends() || self.is_for_agents() || self.is_for_workers()
     }
 
     fn targets_a_tenant(&self) -> bool {
@@ -340,6 +363,8 @@ fn concrete_path(operation: &Operation, fixture: &Fixture) -> String {
         ("{slot}", "qs-probe"),
         ("{agent}", fixture.alpha.agent_id.as_str()),
         ("{token}", fixture.alpha.enrollment_token_id.as_str()),
+        ("{worker}", "probe-worker"),
+        ("{shard}", "0"),
     ] {
         path = path.replace(parameter, value);
     }
@@ -474,7 +499,10 @@ async fn every_operation_needs_a_credential_of_its_audience(app: TestApp) {
         );
         assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
         anonymous.problem();
-        let mut other_audiences = vec![("worker", &fixture.worker)];
+        let mut other_audiences = Vec::new();
+        if !operation.is_for_workers() {
+            other_audiences.push(("worker", &fixture.worker));
+        }
         if !operation.is_for_agents() {
             other_audiences.push(("agent", &fixture.agent));
         }

@@ -42,6 +42,7 @@ mod quotas;
 mod request;
 mod shards;
 mod tenants;
+mod workers;
 
 pub use agents::{AgentSync, BundleUpdate};
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};

@@ -114,7 +114,8 @@ impl KeyRange {
     }
 }
 
-fn parse_key(text: &str) -> Option<u128> {
+/// Reads one key written as 32 lowercase hex digits (a split key, a range bound).
+pub fn parse_key(text: &str) -> Option<u128> {
     if text.len() != KEY_HEX_DIGITS
         || !text
             .bytes()

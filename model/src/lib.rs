@@ -29,6 +29,7 @@ pub mod tenant;
 pub mod timestamp;
 pub mod validation;
 pub mod wire;
+pub mod worker;
 
 pub use agent::{
     AgentAttributes, AgentSyncRequest, AgentType, BundleConfig, BundleFile, ConfigBundle,
@@ -66,3 +67,8 @@ pub use tenant::{Tenant, TenantSpec};
 pub use timestamp::Timestamp;
 pub use validation::ValidationErrors;
 pub use wire::{Health, ShardList, TokenRequest, TokenResponse};
+pub use worker::{
+    AssignedShard, AssignedState, HandoverReport, HeartbeatAnswer, SchedulerLeader,
+    SchedulerStatus, ShardLoad, ShardRef, ShardSplitRequest, ShardWorker, TenantLimitShare,
+    UnplacedShard, Worker, WorkerCapacity, WorkerHeartbeat, WorkerRole, WorkerSpec, WorkerState,
+};

@@ -82,7 +82,9 @@ pub struct LogstoreSpec {
     #[serde(default)]
     #[schema(minimum = 7, maximum = 3650)]
     pub hot_retention_days: Option<i64>,
-    /// The number of `readwrite` shards (1–256, default 2). Fixed after creation for now.
+    /// The number of `readwrite` shards (1–256, default 2). Changing it reshards: the widest
+    /// ranges are split or the narrowest adjacent pairs merged, and their parents become
+    /// `readonly`. Splits and merges (by hand or automatic) update it.
     #[serde(default = "default_shard_count")]
     #[schema(minimum = 1, maximum = 256)]
     pub shard_count: i64,
@@ -150,6 +152,7 @@ impl LogstoreSpec {
     }
 
     /// Checks a replacement against the stored spec: some fields are fixed once the logstore exists.
+    /// A new `shard_count` is not one of them: the store reshards to it.
     pub fn check_update(&self, stored: &LogstoreSpec) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         if self.mode != stored.mode {
@@ -162,15 +165,6 @@ impl LogstoreSpec {
             errors.add(
                 "telemetry",
                 "is immutable: delete and recreate the logstore to change it",
-            );
-        }
-        if self.shard_count != stored.shard_count {
-            errors.add(
-                "shard_count",
-                format!(
-                    "cannot change from {} after creation; split or merge shards instead",
-                    stored.shard_count
-                ),
             );
         }
         errors.into_result()
@@ -274,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn mode_telemetry_and_shard_count_are_fixed_after_creation() {
+    fn mode_and_telemetry_are_fixed_after_creation_and_shard_count_is_not() {
         let stored = LogstoreSpec::default();
         let changed = LogstoreSpec {
             mode: LogstoreMode::Query,
@@ -283,15 +277,13 @@ mod tests {
             retention_days: 90,
             ..Default::default()
         };
-        assert_eq!(
-            fields(changed.check_update(&stored)),
-            ["mode", "telemetry", "shard_count"]
-        );
-        let retention_only = LogstoreSpec {
+        assert_eq!(fields(changed.check_update(&stored)), ["mode", "telemetry"]);
+        let resharded = LogstoreSpec {
             retention_days: 90,
+            shard_count: 7,
             ..Default::default()
         };
-        assert_eq!(retention_only.check_update(&stored), Ok(()));
+        assert_eq!(resharded.check_update(&stored), Ok(()));
     }
 
     #[test]

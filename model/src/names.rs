@@ -32,6 +32,13 @@ pub const MACHINE_GROUP_NAME: NameRule = NameRule {
     inner_chars: &['-', '_'],
 };
 pub const COLLECTION_CONFIG_NAME: NameRule = MACHINE_GROUP_NAME;
+/// Workers: 2–128 characters of `[a-z0-9._-]`, so a Kubernetes pod or host name can serve as
+/// the id. `.` is allowed inside only, so no id is a relative path segment.
+pub const WORKER_ID: NameRule = NameRule {
+    min_len: 2,
+    max_len: 128,
+    inner_chars: &['-', '_', '.'],
+};
 
 impl NameRule {
     pub fn check(&self, name: &str) -> Result<(), String> {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::timestamp::Timestamp;
+use crate::worker::ShardWorker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -43,4 +44,10 @@ pub struct Shard {
     pub exclusive_end_key: String,
     pub status: ShardStatus,
     pub created_at: Timestamp,
+    /// The worker accepting its writes (`readwrite` shards), by the scheduler's acknowledged
+    /// record; null while it has none (just created, its owner's lease expired, or no ingest
+    /// worker has room).
+    pub ingest_owner: Option<ShardWorker>,
+    /// The workers serving its queries.
+    pub query_replicas: Vec<ShardWorker>,
 }

@@ -81,7 +81,66 @@ pub struct IngestOwnership {
     last_handover: u64,
 }
 
+/// Everything [`IngestOwnership`] holds, with public fields, for storing it between rounds and
+/// rebuilding it after a leader change. Persist every field: a handover in flight, a queued
+/// target and the lost flag are all part of the safety argument.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnershipRecord {
+    pub owner: Option<WorkerId>,
+    pub owner_lost: bool,
+    pub epoch: u64,
+    pub handover: Option<Handover>,
+    pub next_target: Option<WorkerId>,
+    pub last_handover: u64,
+}
+
 impl IngestOwnership {
+    /// Rebuilds the state stored with [`IngestOwnership::record`]. A record that could not have
+    /// been produced by the state machine (a handover numbered above `last_handover`, a lost flag
+    /// without an owner) is repaired towards safety: numbers move up, a lost flag needs an owner.
+    pub fn from_record(record: OwnershipRecord) -> Self {
+        let last_handover = record
+            .handover
+            .as_ref()
+            .map_or(record.last_handover, |h| h.number.max(record.last_handover));
+        Self {
+            owner_lost: record.owner_lost && record.owner.is_some(),
+            owner: record.owner,
+            epoch: record.epoch,
+            handover: record.handover,
+            next_target: record.next_target,
+            last_handover,
+        }
+    }
+
+    /// The whole state, for storing.
+    pub fn record(&self) -> OwnershipRecord {
+        OwnershipRecord {
+            owner: self.owner.clone(),
+            owner_lost: self.owner_lost,
+            epoch: self.epoch,
+            handover: self.handover.clone(),
+            next_target: self.next_target.clone(),
+            last_handover: self.last_handover,
+        }
+    }
+
+    /// Whether the owner's lease expired; it is told nothing and replaced when a successor is
+    /// ready.
+    pub fn owner_lost(&self) -> bool {
+        self.owner_lost
+    }
+
+    /// The worker this shard is on its way to: the queued target, else the incoming worker of
+    /// the handover in flight, else the owner. What placement should see as the previous
+    /// desired ingest owner.
+    pub fn desired_owner(&self) -> Option<&WorkerId> {
+        self.next_target
+            .as_ref()
+            .or(self.handover.as_ref().map(|h| &h.to))
+            .or(self.owner.as_ref())
+    }
+
     /// A shard nobody owns yet (just created).
     pub fn unowned() -> Self {
         Self::default()
@@ -351,6 +410,23 @@ mod tests {
         });
         assert_eq!(shard.owner(), Some(&w("b")));
         assert_eq!(shard.epoch(), 4);
+    }
+
+    #[test]
+    fn a_stored_record_rebuilds_the_same_state_mid_handover() {
+        let mut shard = IngestOwnership::owned_by(w("a"), 2, 4);
+        shard.apply(&OwnershipEvent::Assign(w("b")));
+        shard.apply(&OwnershipEvent::Ready {
+            worker: w("b"),
+            handover: 5,
+        });
+        shard.apply(&OwnershipEvent::Assign(w("c")));
+        let rebuilt = IngestOwnership::from_record(shard.record());
+        assert_eq!(rebuilt, shard);
+        assert_eq!(rebuilt.desired_owner(), Some(&w("c")));
+        let mut lost = IngestOwnership::owned_by(w("a"), 1, 0);
+        lost.apply(&OwnershipEvent::Lost(w("a")));
+        assert!(IngestOwnership::from_record(lost.record()).owner_lost());
     }
 
     #[test]

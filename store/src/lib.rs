@@ -13,6 +13,7 @@ mod error;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod worker_pool;
 
 use std::sync::Arc;
 
@@ -37,9 +38,16 @@ pub use sql::{
     AgentSettings, Backend, Leadership, LeaseState, PoolStats, QuerySlotSettings, SqlStore,
     StoreOptions,
 };
+pub use worker_pool::{
+    AutoSplitOutcome, CatalogShard, HandoverPhaseName, PlacementRow, PoolSnapshot, Published,
+    PublishedView, SCHEDULER_LEASE, SchedulerWrite, SnapshotWorker, StoredHandover, ViewUpdate,
+    WorkerPool, WorkerSettings,
+};
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Everything the API needs from storage. The worker pool and the scheduler's state are a
+/// sub-interface of their own, [`WorkerPool`].
+pub trait Store: WorkerPool + Send + Sync + 'static {
     /// Whether the database answers and every migration this build knows has been applied.
     async fn check_ready(&self) -> StoreResult<()>;
     fn pool_stats(&self) -> PoolStats;

@@ -3,10 +3,12 @@
 //! `tests/e2e/`; see this crate's README for how the binary is found.
 
 pub mod binary;
+pub mod pool;
 pub mod proxy;
 pub mod raw_http;
 pub mod server;
 
 pub use binary::logplane_binary;
+pub use pool::{OwnershipLedger, SimWorker, SimWorkerConfig};
 pub use proxy::TcpProxy;
 pub use server::{BOOTSTRAP_ADMIN_KEY, LogFormat, LogplaneServer, ServerConfig, StoreLocation};

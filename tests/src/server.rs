@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// `--store-timeout-ms`; the server's default when `None`.
     pub store_timeout_ms: Option<u64>,
+    /// More `serve` flags, as `--flag value` pairs.
+    pub extra_args: Vec<(String, String)>,
 }
 
 impl ServerConfig {
@@ -61,7 +63,15 @@ impl ServerConfig {
             store,
             log_format: LogFormat::Text,
             store_timeout_ms: None,
+            extra_args: Vec::new(),
         }
+    }
+
+    /// Adds `--<flag> <value>` to the command line.
+    pub fn arg(mut self, flag: &str, value: impl ToString) -> ServerConfig {
+        self.extra_args
+            .push((format!("--{flag}"), value.to_string()));
+        self
     }
 
     pub fn log_format(mut self, format: LogFormat) -> ServerConfig {
@@ -92,6 +102,9 @@ impl ServerConfig {
         }
         if let Some(millis) = self.store_timeout_ms {
             args.extend(["--store-timeout-ms".to_string(), millis.to_string()]);
+        }
+        for (flag, value) in &self.extra_args {
+            args.extend([flag.clone(), value.clone()]);
         }
         args
     }
@@ -183,8 +196,14 @@ impl LogplaneServer {
     }
 
     pub fn send_sigterm(&self) {
+        self.send_signal(Signal::SIGTERM);
+    }
+
+    /// Sends `signal` to the server: SIGKILL to crash it, SIGSTOP to pause it (as a long GC
+    /// pause or a frozen VM would), SIGCONT to let it run again.
+    pub fn send_signal(&self, signal: Signal) {
         let pid = Pid::from_raw(self.child.id() as i32);
-        kill(pid, Signal::SIGTERM).expect("send SIGTERM to logplane");
+        kill(pid, signal).unwrap_or_else(|e| panic!("send {signal} to logplane: {e}"));
     }
 
     /// Waits for the process to exit; panics if it is still running after `within`.

@@ -35,6 +35,32 @@ impl RequestBody for logplane_model::TokenRequest {}
 impl RequestBody for logplane_model::QuerySlotRequest {
     const READ_ONLY_FIELDS: &'static [&'static str] = &["slot_id", "lease_ttl_ms"];
 }
+impl RequestBody for logplane_model::WorkerSpec {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &[
+        "id",
+        "state",
+        "live",
+        "lease_expires_at",
+        "last_heartbeat_at",
+        "assignment_version",
+        "applied_assignment_version",
+        "ingest_shards",
+        "query_shards",
+        "created_at",
+        "updated_at",
+        "etag",
+    ];
+}
+impl RequestBody for logplane_model::WorkerHeartbeat {
+    const READ_ONLY_FIELDS: &'static [&'static str] = &[
+        "lease_ttl_ms",
+        "assignment_version",
+        "assignment",
+        "tenant_limits",
+        "state",
+    ];
+}
+impl RequestBody for logplane_model::ShardSplitRequest {}
 impl RequestBody for logplane_model::QuotaSpec {
     const READ_ONLY_FIELDS: &'static [&'static str] =
         &["effective", "overrides", "updated_at", "etag"];

@@ -73,6 +73,20 @@ impl FromRequestParts<AppState> for AgentCaller {
     }
 }
 
+/// An authenticated worker (audience `logplane-worker`). Like query frontends, workers are not
+/// held to the management API's rate budgets: their requests are bounded by the pool's size and
+/// the heartbeat interval, and a tenant flooding the API must never delay a heartbeat.
+pub struct Worker(pub Ctx);
+
+impl FromRequestParts<AppState> for Worker {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity = identify(parts, state, logplane_model::authz::AUDIENCE_WORKER).await?;
+        Ok(Worker(Ctx::new(identity.caller, request_id(parts))))
+    }
+}
+
 fn request_id(parts: &Parts) -> Option<String> {
     parts.extensions.get::<RequestId>().map(|id| id.0.clone())
 }

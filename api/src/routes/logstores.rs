@@ -96,7 +96,9 @@ async fn logstore_get(
 /// Create or replace a logstore.
 ///
 /// Creating one creates `shard_count` read-write shards that split the hash key space evenly.
-/// `mode`, `telemetry` and `shard_count` cannot be changed afterwards (422).
+/// A new `shard_count` reshards: the widest ranges are split, or the narrowest adjacent pairs
+/// merged, their parents becoming `readonly` (`max_shards_per_project` applies).
+/// `mode` and `telemetry` cannot be changed afterwards (422).
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}", operation_id = "logstore_put", tag = "logstores",
     params(LogstorePath, PutConditionHeaders),
     request_body = LogstoreSpec,

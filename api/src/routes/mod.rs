@@ -16,8 +16,11 @@ pub mod projects;
 pub mod query_slots;
 pub mod quotas;
 pub mod rollouts;
+pub mod scheduler;
 pub mod shards;
 pub mod tenants;
+pub mod worker_heartbeat;
+pub mod workers;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

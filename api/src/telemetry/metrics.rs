@@ -29,6 +29,57 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// The scheduler's metrics. Set by the replica while it leads; a follower reports
+/// `scheduler_leader 0` and the figures of its last term, so alert on the leader's.
+struct SchedulerMetrics {
+    leader: Gauge,
+    epoch: Gauge,
+    unplaced: Family<RoleLabels, Gauge>,
+    reconciliations: Family<OutcomeLabels, Counter>,
+}
+
+impl SchedulerMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            leader: Gauge::default(),
+            epoch: Gauge::default(),
+            unplaced: Family::default(),
+            reconciliations: Family::default(),
+        };
+        registry.register(
+            "scheduler_leader",
+            "1 while this replica holds the scheduler lease",
+            metrics.leader.clone(),
+        );
+        registry.register(
+            "scheduler_epoch",
+            "The scheduler lease epoch this replica last led under",
+            metrics.epoch.clone(),
+        );
+        registry.register(
+            "scheduler_unplaced_shards",
+            "Shard roles the last reconciliation could not place (capacity short), by role",
+            metrics.unplaced.clone(),
+        );
+        registry.register(
+            "scheduler_reconciliations",
+            "Reconciliations by outcome (written, stale, fenced, failed)",
+            metrics.reconciliations.clone(),
+        );
+        metrics
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~16 s, doubling.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -41,6 +92,7 @@ pub struct Metrics {
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
     agent_syncs_waiting: Gauge,
+    scheduler: SchedulerMetrics,
     /// Encoding reads the registry; a lock keeps two scrapes from interleaving their gauges.
     render_lock: Mutex<()>,
 }
@@ -85,8 +137,10 @@ impl Metrics {
             "Agent sync calls waiting for a change on this replica",
             agent_syncs_waiting.clone(),
         );
+        let scheduler = SchedulerMetrics::register(&mut registry);
         Self {
             registry,
+            scheduler,
             requests,
             latency,
             pool_connections,
@@ -108,6 +162,48 @@ impl Metrics {
                 operation: operation.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// This replica took the scheduler lease under `epoch`, or (`None`) stopped leading.
+    pub fn scheduler_leading(&self, epoch: Option<i64>) {
+        self.scheduler.leader.set(i64::from(epoch.is_some()));
+        if let Some(epoch) = epoch {
+            self.scheduler.epoch.set(epoch);
+        }
+    }
+
+    pub fn scheduler_reconciled(&self, done: &crate::scheduling::Reconciled) {
+        let outcome = match done.published {
+            logplane_store::Published::Written { .. } => "written",
+            logplane_store::Published::Stale => "stale",
+        };
+        self.scheduler
+            .reconciliations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        for (role, count) in [
+            ("ingest", done.unplaced_ingest),
+            ("query", done.unplaced_query),
+        ] {
+            self.scheduler
+                .unplaced
+                .get_or_create(&RoleLabels { role })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn scheduler_fenced(&self) {
+        self.scheduler
+            .reconciliations
+            .get_or_create(&OutcomeLabels { outcome: "fenced" })
+            .inc();
+    }
+
+    pub fn scheduler_failed(&self) {
+        self.scheduler
+            .reconciliations
+            .get_or_create(&OutcomeLabels { outcome: "failed" })
+            .inc();
     }
 
     pub fn render(&self, pool: PoolStats, waiting_agent_syncs: usize) -> String {

@@ -70,6 +70,9 @@ pub struct TestApp {
     pub admin: String,
     options: AppOptions,
     store_options: StoreOptions,
+    /// The scheduler's task, for apps started with [`TestApp::start_scheduling`].
+    pub scheduler: Option<logplane_api::scheduling::SchedulerHandle>,
+    pub metrics: Arc<logplane_api::telemetry::metrics::Metrics>,
     _database: TestDatabase,
 }
 
@@ -157,7 +160,9 @@ impl TestApp {
             .unwrap();
         let tokens = Arc::new(TokenService::new(&SIGNING_KEY, Duration::from_secs(600)));
         let shared: Arc<dyn Store> = store.clone();
-        let router = app::build(shared, tokens.clone(), options.clone()).expect("test options");
+        let metrics = Arc::new(logplane_api::telemetry::metrics::Metrics::new());
+        let (router, _) = app::build_with(shared, tokens.clone(), options.clone(), metrics.clone())
+            .expect("test options");
         let mut test_app = TestApp {
             router,
             store,
@@ -165,6 +170,8 @@ impl TestApp {
             admin: String::new(),
             options,
             store_options,
+            scheduler: None,
+            metrics,
             _database: database,
         };
         test_app.admin = test_app.exchange(BOOTSTRAP_SECRET).await;
@@ -175,8 +182,14 @@ impl TestApp {
     pub async fn second_replica(&self) -> TestApp {
         let store = Arc::new(self._database.open_with(&self.store_options).await);
         let shared: Arc<dyn Store> = store.clone();
-        let router =
-            app::build(shared, self.tokens.clone(), self.options.clone()).expect("test options");
+        let metrics = Arc::new(logplane_api::telemetry::metrics::Metrics::new());
+        let (router, _) = app::build_with(
+            shared,
+            self.tokens.clone(),
+            self.options.clone(),
+            metrics.clone(),
+        )
+        .expect("test options");
         TestApp {
             router,
             store,
@@ -184,8 +197,39 @@ impl TestApp {
             admin: self.admin.clone(),
             options: self.options.clone(),
             store_options: self.store_options.clone(),
+            scheduler: None,
+            metrics,
             _database: self._database.handle(),
         }
+    }
+
+    /// An app whose replica also runs the scheduler (leader election and reconciliation), with
+    /// workers judged by `workers` and the scheduler's timings in `scheduler`.
+    pub async fn start_scheduling(
+        backend: Backend,
+        workers: logplane_store::WorkerSettings,
+        scheduler: logplane_api::scheduling::SchedulerSettings,
+    ) -> TestApp {
+        let unlimited = ApiRate {
+            per_sec: 1_000_000,
+            burst: 1_000_000,
+        };
+        let options = AppOptions {
+            key_rate: unlimited,
+            ..AppOptions::default()
+        };
+        let store_options = StoreOptions {
+            workers,
+            ..StoreOptions::default()
+        };
+        let mut app = Self::start_configured(backend, options, store_options).await;
+        let shared: Arc<dyn Store> = app.store.clone();
+        app.scheduler = Some(logplane_api::scheduling::spawn(
+            shared,
+            scheduler,
+            app.metrics.clone(),
+        ));
+        app
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -5,11 +5,11 @@ use logplane_model::{
     KeyRange, Logstore, LogstoreSpec, Quota, ResourceMeta, Shard, ShardStatus, Timestamp,
     ValidationErrors,
 };
-use sqlx::Row;
 
 use super::projects::PROJECTS;
 use super::quotas::{check_count, count, project_shards};
 use super::resource::{Children, Kind, Table, bind_key};
+use super::shard_listing::read_shards;
 use super::{Conn, SqlStore};
 use crate::context::Ctx;
 use crate::error::{StoreError, StoreResult};
@@ -76,6 +76,22 @@ impl Kind for LogstoreKind {
         )
     }
 
+    /// A new `shard_count` reshards: the widest ranges are split or the narrowest adjacent pairs
+    /// merged (the scheduler's plan), within the logstore's and the project's shard limits.
+    async fn after_update(
+        store: &SqlStore,
+        conn: &mut Conn,
+        key: &[&str],
+        spec: &LogstoreSpec,
+        stored: &LogstoreSpec,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        if spec.shard_count == stored.shard_count {
+            return Ok(());
+        }
+        store.reshard_to(conn, key, spec.shard_count, now).await
+    }
+
     /// A new logstore starts with `shard_count` read-write shards splitting the key space evenly.
     async fn after_write(
         conn: &mut Conn,
@@ -113,28 +129,6 @@ impl SqlStore {
         // Reading the logstore first authorizes the caller and answers 404 for a missing one.
         self.get_resource::<LogstoreKind>(ctx, key).await?;
         let mut conn = self.reader().await?;
-        let rows = bind_key(
-            sqlx::query(
-                "SELECT shard_id, inclusive_begin_key, exclusive_end_key, status, created_at FROM shards \
-                 WHERE tenant = $1 AND project = $2 AND logstore = $3 ORDER BY shard_id",
-            ),
-            key,
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get("status")?;
-                Ok(Shard {
-                    id: row.try_get("shard_id")?,
-                    inclusive_begin_key: row.try_get("inclusive_begin_key")?,
-                    exclusive_end_key: row.try_get("exclusive_end_key")?,
-                    status: ShardStatus::parse(&status).ok_or_else(|| {
-                        StoreError::internal(format!("unknown shard status {status:?}"))
-                    })?,
-                    created_at: Timestamp::from_unix_micros(row.try_get("created_at")?),
-                })
-            })
-            .collect()
+        read_shards(&mut conn, key).await
     }
 }

@@ -24,6 +24,15 @@ mod snapshot;
 mod store_impl;
 mod tenants;
 
+// The worker pool and the shard scheduler's state.
+mod heartbeats;
+mod reported_usage;
+mod resharding;
+mod scheduling;
+mod shard_listing;
+mod worker_pool_impl;
+mod workers;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -101,6 +110,11 @@ pub struct StoreOptions {
     /// The quota of every tenant, where a platform admin did not set its own.
     pub quota_defaults: Quota,
     pub query_slots: QuerySlotSettings,
+    pub workers: crate::WorkerSettings,
+    /// PostgreSQL ends a session whose transaction stays idle this long (its client paused,
+    /// hung or cut off), releasing its row locks. Without it a replica paused mid-transaction
+    /// would hold the scheduler's lease row, and no other replica could take over until it woke.
+    pub idle_transaction_timeout: Duration,
     pub agents: AgentSettings,
 }
 
@@ -162,6 +176,8 @@ impl Default for StoreOptions {
             quota_defaults: Quota::default(),
             query_slots: QuerySlotSettings::default(),
             agents: AgentSettings::default(),
+            workers: crate::WorkerSettings::default(),
+            idle_transaction_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -187,6 +203,13 @@ pub struct SqlStore {
     generations: Arc<generations::GenerationWatch>,
     /// Woken when an agent reports a failed bundle, so rollouts are judged at once.
     failure_reports: Arc<tokio::sync::Notify>,
+    worker_settings: crate::WorkerSettings,
+    /// Woken (one permit) when something the scheduler reconciles changed on this replica: a
+    /// worker joined or reported, a logstore or its shards changed.
+    scheduler_wakeups: Arc<tokio::sync::Notify>,
+    /// Woken when this replica published new worker assignments, so its waiting heartbeats look
+    /// at once.
+    assignments_published: Arc<tokio::sync::Notify>,
     /// SQLite only: writers take turns here, first come first served. Without it they contend
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
@@ -218,7 +241,15 @@ impl SqlStore {
     pub async fn connect_postgres(url: &str, options: &StoreOptions) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::internal)?;
+        let idle_ms = options.idle_transaction_timeout.as_millis().max(1);
         let pool = pool_options(options)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    let sql = format!("SET idle_in_transaction_session_timeout = {idle_ms}");
+                    connection.execute(sqlx::AssertSqlSafe(sql)).await?;
+                    Ok(())
+                })
+            })
             .connect_with(connect_options)
             .await
             .map_err(StoreError::from)?;
@@ -232,6 +263,9 @@ impl SqlStore {
             agent_settings: options.agents,
             generations: Arc::default(),
             failure_reports: Arc::new(tokio::sync::Notify::new()),
+            worker_settings: options.workers,
+            scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
+            assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: None,
         })
     }
@@ -272,6 +306,9 @@ impl SqlStore {
             agent_settings: options.agents,
             generations: Arc::default(),
             failure_reports: Arc::new(tokio::sync::Notify::new()),
+            worker_settings: options.workers,
+            scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
+            assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
         })
     }

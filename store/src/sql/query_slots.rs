@@ -573,7 +573,8 @@ impl SqlStore {
                 holdings.add(&tenant, &project);
             }
         }
-        if holdings.total >= self.slot_settings.capacity {
+        let capacity = self.slot_capacity(conn).await?;
+        if holdings.total >= capacity {
             return Ok(BTreeSet::new());
         }
         let rows = sqlx::query(
@@ -598,7 +599,7 @@ impl SqlStore {
         let caps = self.load_caps(conn, &waiting, quotas).await?;
         let headroom = self.headroom(conn, now, quotas).await?;
         let decided = dispatch(
-            self.slot_settings.capacity,
+            capacity,
             virtual_time,
             &mut holdings,
             &waiting,
@@ -628,6 +629,21 @@ impl SqlStore {
             .execute(&mut *conn)
             .await?;
         Ok(granted)
+    }
+
+    /// The cluster's query slots: the sum of the live query workers' declared `query_slots`
+    /// once any query worker has registered, the configured capacity before. Dead workers run no
+    /// queries, so their slots are not counted (none live: no slot is granted).
+    async fn slot_capacity(&self, conn: &mut Conn) -> StoreResult<i64> {
+        let now = self.backend.now_micros_sql();
+        let sql = format!(
+            "SELECT COUNT(*) AS registered,              CAST(COALESCE(SUM(CASE WHEN lease_expires_at >= {now} AND state <> 'draining' THEN query_slots ELSE 0 END), 0) AS BIGINT) AS live_slots              FROM workers WHERE query_slots > 0"
+        );
+        let row = sqlx::query(dynamic(sql)).fetch_one(&mut *conn).await?;
+        if row.try_get::<i64, _>("registered")? == 0 {
+            return Ok(self.slot_settings.capacity);
+        }
+        Ok(row.try_get("live_slots")?)
     }
 
     /// The caps of every tenant and project with a waiting request.

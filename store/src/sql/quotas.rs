@@ -245,7 +245,8 @@ impl SqlStore {
                 ],
             });
         }
-        // Workers report rates and storage (the worker protocol); until one has, nothing is known.
+        // Workers report rates and storage in their heartbeats; until one has, nothing is known.
+        let totals = self.reported_totals(&mut conn, tenant).await?;
         let reported = [
             ("ingest_bytes_per_sec", quota.ingest_bytes_per_sec),
             ("ingest_events_per_sec", quota.ingest_events_per_sec),
@@ -253,11 +254,14 @@ impl SqlStore {
             ("storage_bytes", quota.storage_bytes),
         ]
         .into_iter()
-        .map(|(name, limit)| ReportedUsage {
-            quota: name.into(),
-            limit,
-            reported: None,
-            reported_at: None,
+        .map(|(name, limit)| {
+            let value = totals.as_ref().and_then(|totals| totals.value_of(name));
+            ReportedUsage {
+                quota: name.into(),
+                limit,
+                reported: value,
+                reported_at: value.and(totals.as_ref().map(|totals| totals.reported_at)),
+            }
         })
         .collect();
         let query_slots = self.slot_usage(&mut conn, tenant, &quota).await?;

@@ -117,6 +117,19 @@ pub(crate) trait Kind: Send + Sync {
     /// Whether creating one of this kind is counted by a quota (so the quota must be read).
     const COUNTED: bool = false;
 
+    /// Writes what a change brings with it (a logstore's reshard to a new `shard_count`), in the
+    /// changing transaction, after the row is updated.
+    fn after_update(
+        _store: &SqlStore,
+        _conn: &mut Conn,
+        _key: &[&str],
+        _spec: &Self::Spec,
+        _stored: &Self::Spec,
+        _now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Writes what a create or a change brings with it (a logstore's shards, a config's new
     /// revision), in the writing transaction, and returns the derived values to store and show.
     /// `stored` is what the row held before a change; `None` on create.
@@ -356,6 +369,7 @@ impl SqlStore {
                 let etag = new_etag();
                 update_row(&mut tx, &K::TABLE, key, rendered, &etag, now, &row.etag).await?;
                 let derived = K::after_write(&mut tx, key, spec, Some(&row.derived), now).await?;
+                K::after_update(self, &mut tx, key, spec, &stored, now).await?;
                 self.audit_success(
                     &mut tx,
                     ctx,

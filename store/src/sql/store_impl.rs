@@ -145,8 +145,14 @@ impl Store for SqlStore {
         spec: LogstoreSpec,
         precondition: Precondition,
     ) -> StoreResult<PutOutcome<Logstore>> {
-        self.put_resource::<LogstoreKind>(ctx, &[tenant, project, name], spec, precondition)
-            .await
+        let outcome = self
+            .put_resource::<LogstoreKind>(ctx, &[tenant, project, name], spec, precondition)
+            .await?;
+        // New shards, or a reshard, for the scheduler to place.
+        if !matches!(outcome, PutOutcome::Unchanged(_)) {
+            self.wake_scheduler();
+        }
+        Ok(outcome)
     }
 
     async fn get_logstore(
@@ -169,7 +175,9 @@ impl Store for SqlStore {
         precondition: Precondition,
     ) -> StoreResult<()> {
         self.delete_resource::<LogstoreKind>(ctx, &[tenant, project, name], precondition)
-            .await
+            .await?;
+        self.wake_scheduler();
+        Ok(())
     }
 
     async fn list_logstores(

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use logplane_client::{Client, PageOptions, Precondition, StatusCode};
 use logplane_e2e::{LogplaneServer, ServerConfig};
 use logplane_model::{
-    ApiKeyRequest, LogstoreSpec, ProjectSpec, QuerySlotRequest, QuotaSpec, Role, TenantSpec,
+    ApiKeyRequest, LogstoreSpec, ProjectSpec, QuerySlotRequest, QuotaSpec, Role, ShardSplitRequest,
+    TenantSpec, WorkerCapacity, WorkerHeartbeat, WorkerRole, WorkerSpec, WorkerState,
 };
 use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
@@ -72,6 +73,17 @@ const CLIENT_OPERATIONS: &[&str] = &[
     "agent_list",
     "agent_delete",
     "agent_sync",
+    "worker_put",
+    "worker_heartbeat",
+    "worker_get",
+    "worker_list",
+    "worker_delete",
+    "worker_cordon",
+    "worker_drain",
+    "worker_uncordon",
+    "scheduler_get",
+    "shard_split",
+    "shard_merge",
     "health_check",
     "readiness_check",
     "metrics_get",
@@ -98,6 +110,7 @@ async fn every_operation_through_the_client(backend: Backend) {
     quotas_and_usage(&admin).await;
     query_slots(&server, &admin).await;
     crate::collection::collection_distribution(&server, &admin).await;
+    workers_and_resharding(&server, &admin).await;
     deletes_go_children_first(&admin).await;
 }
 
@@ -151,6 +164,142 @@ async fn query_slots(server: &LogplaneServer, admin: &Client) {
         )
         .await;
     expect_refusal(wrong_audience, StatusCode::UNAUTHORIZED);
+}
+
+async fn workers_and_resharding(server: &LogplaneServer, admin: &Client) {
+    let key = admin
+        .create_platform_api_key(&ApiKeyRequest {
+            name: "coverage-worker".into(),
+            role: Role::Worker,
+        })
+        .await
+        .unwrap();
+    let worker = server.client().with_api_key(&key.secret).await.unwrap();
+    // A query worker only: it is never involved in ingest, so it can be forgotten while live.
+    let spec = WorkerSpec {
+        address: "10.1.2.3:7000".into(),
+        zone: "zone-a".into(),
+        roles: vec![WorkerRole::Query],
+        capacity: WorkerCapacity {
+            shards: 10,
+            ingest_bytes_per_sec: 0,
+            query_slots: 8,
+        },
+    };
+    let registered = worker
+        .put_worker("q-1", &spec, Precondition::IfAbsent)
+        .await
+        .unwrap();
+    assert!(registered.created);
+    assert_eq!(registered.resource.zone, "zone-a");
+    let answer = worker
+        .heartbeat_worker("q-1", &WorkerHeartbeat::default(), Some(0))
+        .await
+        .unwrap();
+    assert!(answer.lease_ttl_ms > 0);
+    expect_refusal(
+        admin
+            .heartbeat_worker("q-1", &WorkerHeartbeat::default(), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert!(admin.get_worker("q-1").await.unwrap().live);
+    assert_eq!(
+        admin
+            .list_workers(&PageOptions::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(admin.list_all_workers().await.unwrap()[0].id, "q-1");
+    assert_eq!(
+        admin.cordon_worker("q-1").await.unwrap().state,
+        WorkerState::Cordoned
+    );
+    assert_eq!(
+        admin.drain_worker("q-1").await.unwrap().state,
+        WorkerState::Draining
+    );
+    assert_eq!(
+        admin.uncordon_worker("q-1").await.unwrap().state,
+        WorkerState::Active
+    );
+    let status = admin.get_scheduler_status().await.unwrap();
+    assert!(status.leader.is_some(), "this replica leads the scheduler");
+    expect_refusal(
+        worker.get_scheduler_status().await,
+        StatusCode::UNAUTHORIZED,
+    );
+
+    let project = admin
+        .list_all_projects("acme")
+        .await
+        .unwrap()
+        .remove(0)
+        .name;
+    admin
+        .put_logstore(
+            "acme",
+            &project,
+            "resharded",
+            &LogstoreSpec {
+                shard_count: 2,
+                ..Default::default()
+            },
+            Precondition::IfAbsent,
+        )
+        .await
+        .unwrap();
+    let split = admin
+        .split_shard(
+            "acme",
+            &project,
+            "resharded",
+            0,
+            &ShardSplitRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        split.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [0, 2, 3]
+    );
+    expect_refusal(
+        admin
+            .split_shard(
+                "acme",
+                &project,
+                "resharded",
+                0,
+                &ShardSplitRequest::default(),
+            )
+            .await,
+        StatusCode::CONFLICT,
+    );
+    let merged = admin
+        .merge_shard("acme", &project, "resharded", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [3, 1, 4]
+    );
+    assert_eq!(
+        admin
+            .get_logstore("acme", &project, "resharded")
+            .await
+            .unwrap()
+            .shard_count,
+        2
+    );
+    admin
+        .delete_logstore("acme", &project, "resharded", None)
+        .await
+        .unwrap();
+    admin.delete_worker("q-1", None).await.unwrap();
+    expect_refusal(admin.get_worker("q-1").await, StatusCode::NOT_FOUND);
 }
 
 async fn quotas_and_usage(admin: &Client) {

@@ -13,5 +13,6 @@ mod json_logs;
 mod quick_start;
 mod restart;
 mod revocation;
+mod scheduler_failover;
 mod store_down;
 mod support;
