@@ -73,7 +73,7 @@ const STANDARD_RESPONSES: &[StandardResponse] = &[
     StandardResponse {
         status: "400",
         name: "BadRequest",
-        description: "The request is malformed (body syntax, headers)",
+        description: "The request is malformed (body syntax, headers, a path parameter of the wrong type)",
         headers: &[],
     },
     StandardResponse {
@@ -231,7 +231,8 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
         applicable.push("401");
     }
     if has_path_parameters {
-        applicable.push("404");
+        // A path parameter that does not parse as its type (a shard id past i64) is a 400.
+        applicable.extend(["400", "404"]);
     }
     if has_body {
         applicable.extend(["400", "413", "415", "422"]);

@@ -132,7 +132,10 @@ async fn logstore_put(
 /// Delete a logstore and its shards.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}", operation_id = "logstore_delete", tag = "logstores",
     params(LogstorePath, DeleteConditionHeaders),
-    responses((status = 204, description = "Deleted")))]
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Collection configs send to the logstore", body = logplane_model::Problem, content_type = "application/problem+json"),
+    ))]
 async fn logstore_delete(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,

@@ -74,7 +74,10 @@ async fn shard_list(
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}/shards/{shard}/split", operation_id = "shard_split", tag = "shards",
     params(ShardPath),
     request_body = ShardSplitRequest,
-    responses((status = 200, description = "The parent (now readonly) and its two children", body = ShardList)))]
+    responses(
+        (status = 200, description = "The parent (now readonly) and its two children", body = ShardList),
+        (status = 409, description = "The shard is readonly, or holds a single key, or the logstore is at 256 read-write shards", body = logplane_model::Problem, content_type = "application/problem+json"),
+    ))]
 async fn shard_split(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
@@ -103,7 +106,10 @@ async fn shard_split(
 /// child.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/projects/{project}/logstores/{logstore}/shards/{shard}/merge", operation_id = "shard_merge", tag = "shards",
     params(ShardPath),
-    responses((status = 200, description = "The two parents (now readonly) and the child", body = ShardList)))]
+    responses(
+        (status = 200, description = "The two parents (now readonly) and the child", body = ShardList),
+        (status = 409, description = "The shard is readonly or has no read-write right neighbour", body = logplane_model::Problem, content_type = "application/problem+json"),
+    ))]
 async fn shard_merge(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,

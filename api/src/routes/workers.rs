@@ -103,7 +103,10 @@ async fn worker_put(
 /// first, or delete it once its lease has expired. Its shards are then placed elsewhere.
 #[utoipa::path(delete, path = "/v1/workers/{worker}", operation_id = "worker_delete", tag = "workers",
     params(WorkerPath, DeleteConditionHeaders),
-    responses((status = 204, description = "Forgotten")))]
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 409, description = "The worker is live and owns or is taking over ingest shards", body = logplane_model::Problem, content_type = "application/problem+json"),
+    ))]
 async fn worker_delete(
     State(state): State<AppState>,
     Authenticated(ctx): Authenticated,
