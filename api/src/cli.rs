@@ -199,6 +199,7 @@ impl ServeArgs {
                 window: Duration::from_millis(self.auto_split_window_ms),
             },
             load_smoothing: Duration::from_millis(self.load_smoothing_ms),
+            load_hold: Duration::from_millis(self.worker_lease_ms),
         };
         settings
     }

@@ -9,6 +9,6 @@ pub mod raw_http;
 pub mod server;
 
 pub use binary::logplane_binary;
-pub use pool::{OwnershipLedger, SimWorker, SimWorkerConfig};
+pub use pool::{OwnershipLedger, ShardLoads, SimWorker, SimWorkerConfig};
 pub use proxy::TcpProxy;
 pub use server::{BOOTSTRAP_ADMIN_KEY, LogFormat, LogplaneServer, ServerConfig, StoreLocation};

@@ -9,13 +9,13 @@
 //! lease — counted from when it sent the last answered heartbeat — runs out. When that lease
 //! lapses it drops its ingest shards and asks for its whole assignment again.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use logplane_client::{Client, Error, Precondition, StatusCode};
 use logplane_model::{
-    AssignedShard, AssignedState, HandoverReport, KeyRange, ShardRef, WorkerCapacity,
+    AssignedShard, AssignedState, HandoverReport, KeyRange, ShardLoad, ShardRef, WorkerCapacity,
     WorkerHeartbeat, WorkerRole, WorkerSpec,
 };
 use tokio::sync::watch;
@@ -36,6 +36,8 @@ struct Claim {
 struct Ledger {
     claims: Vec<Claim>,
     violations: Vec<String>,
+    /// The assignment each worker last received, ingest and query.
+    assignments: HashMap<String, Vec<AssignedShard>>,
 }
 
 /// Every worker's belief about what it may write, checked whenever one changes.
@@ -99,6 +101,19 @@ impl OwnershipLedger {
         }
     }
 
+    /// `worker` received `assignment` (or dropped everything, when it is empty).
+    fn assigned(&self, worker: &str, assignment: &[AssignedShard]) {
+        self.lock()
+            .assignments
+            .insert(worker.to_string(), assignment.to_vec());
+    }
+
+    /// The assignment each worker last received. A stopped worker's stays: it may still
+    /// believe it until its lease runs out.
+    pub fn assignments(&self) -> HashMap<String, Vec<AssignedShard>> {
+        self.lock().assignments.clone()
+    }
+
     /// Every violation seen so far.
     pub fn violations(&self) -> Vec<String> {
         self.lock().violations.clone()
@@ -126,7 +141,13 @@ pub struct SimWorkerConfig {
     pub wait_ms: u32,
     /// The replica it talks to first (an index into the clients it is given).
     pub first_replica: usize,
+    /// The ingest rate (bytes/s) it reports for each active ingest shard it finds here; it
+    /// reports none without.
+    pub loads: Option<ShardLoads>,
 }
+
+/// Ingest rates by shard, shared by a simulated fleet and changed while it runs.
+pub type ShardLoads = Arc<RwLock<HashMap<ShardRef, i64>>>;
 
 /// A running simulated worker.
 pub struct SimWorker {
@@ -174,6 +195,31 @@ impl State {
                     logstore: e.logstore.clone(),
                     shard_id: e.shard_id,
                     handover: e.handover?,
+                })
+            })
+            .collect()
+    }
+
+    fn shard_load(&self, loads: Option<&ShardLoads>) -> Vec<ShardLoad> {
+        let Some(loads) = loads else {
+            return Vec::new();
+        };
+        let loads = loads
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.assignment
+            .iter()
+            .filter(|e| e.role == WorkerRole::Ingest && e.state == AssignedState::Active)
+            .filter_map(|e| {
+                let bytes = *loads.get(&e.shard())?;
+                Some(ShardLoad {
+                    tenant: e.tenant.clone(),
+                    project: e.project.clone(),
+                    logstore: e.logstore.clone(),
+                    shard_id: e.shard_id,
+                    ingest_bytes_per_sec: bytes,
+                    // Events of about 256 bytes.
+                    ingest_events_per_sec: bytes / 256,
                 })
             })
             .collect()
@@ -243,11 +289,13 @@ async fn run(
             state.assignment.clear();
             state.applied = 0;
             ledger.claim(&config.id, Vec::new(), Instant::now());
+            ledger.assigned(&config.id, &[]);
         }
         let body = WorkerHeartbeat {
             applied_assignment_version: state.applied,
             ready: state.reports(AssignedState::Pending),
             released: state.reports(AssignedState::Releasing),
+            shard_load: state.shard_load(config.loads.as_ref()),
             ..Default::default()
         };
         let sent = Instant::now();
@@ -259,6 +307,7 @@ async fn run(
                 let lease_until = sent + Duration::from_millis(answer.lease_ttl_ms as u64);
                 state.lease_until = Some(lease_until);
                 if let Some(assignment) = answer.assignment {
+                    ledger.assigned(&config.id, &assignment);
                     state.assignment = assignment;
                     state.applied = answer.assignment_version;
                 }

@@ -8,6 +8,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use logplane_client::Client;
+use logplane_store::Backend;
+use logplane_store::testing::TestDatabase;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -29,6 +31,20 @@ const STDERR_TAIL_LINES: usize = 60;
 pub enum StoreLocation {
     Postgres { url: String },
     Sqlite { data_dir: PathBuf },
+}
+
+impl StoreLocation {
+    /// Where a server finds a fresh database made by `TestDatabase::create`.
+    pub fn of(database: &TestDatabase) -> StoreLocation {
+        match database.backend {
+            Backend::Postgres => StoreLocation::Postgres {
+                url: database.location.clone(),
+            },
+            Backend::Sqlite => StoreLocation::Sqlite {
+                data_dir: database.location.clone().into(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +71,10 @@ pub struct ServerConfig {
     pub store_timeout_ms: Option<u64>,
     /// More `serve` flags, as `--flag value` pairs.
     pub extra_args: Vec<(String, String)>,
+    /// `RUST_LOG` of the server: `info` logs every request.
+    pub log_filter: String,
+    /// The binary to run; [`logplane_binary`] when `None`.
+    pub binary: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -64,6 +84,8 @@ impl ServerConfig {
             log_format: LogFormat::Text,
             store_timeout_ms: None,
             extra_args: Vec::new(),
+            log_filter: "info".to_string(),
+            binary: None,
         }
     }
 
@@ -76,6 +98,18 @@ impl ServerConfig {
 
     pub fn log_format(mut self, format: LogFormat) -> ServerConfig {
         self.log_format = format;
+        self
+    }
+
+    /// Runs this binary instead of the one built from the workspace.
+    pub fn binary(mut self, path: PathBuf) -> ServerConfig {
+        self.binary = Some(path);
+        self
+    }
+
+    /// Logs less than every request, where a load test would spend its time logging.
+    pub fn log_filter(mut self, filter: &str) -> ServerConfig {
+        self.log_filter = filter.to_string();
         self
     }
 
@@ -122,14 +156,19 @@ impl LogplaneServer {
     /// Starts a server and waits until it is ready; panics (with the server's stderr) if it
     /// exits or is not ready in time.
     pub async fn start(config: &ServerConfig) -> LogplaneServer {
+        Self::start_on_port(config, free_port()).await
+    }
+
+    /// Starts a server on `port`: a replica coming back where its clients expect it.
+    pub async fn start_on_port(config: &ServerConfig, port: u16) -> LogplaneServer {
         let scratch = tempfile::Builder::new()
             .prefix("logplane-e2e-")
             .tempdir()
             .expect("create a scratch directory");
         let stderr_path = scratch.path().join("stderr.log");
         let stderr = File::create(&stderr_path).expect("create the stderr file");
-        let port = free_port();
-        let mut command = Command::new(logplane_binary());
+        let binary = config.binary.clone().unwrap_or_else(logplane_binary);
+        let mut command = Command::new(binary);
         command
             .args(config.args(port))
             .stdin(Stdio::null())
@@ -144,7 +183,7 @@ impl LogplaneServer {
         }
         command
             .env("LOGPLANE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_ADMIN_KEY)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", &config.log_filter);
         let child = command.spawn().expect("start logplane");
         let mut server = LogplaneServer {
             child,
@@ -176,6 +215,11 @@ impl LogplaneServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's process id, to read its memory use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn base_url(&self) -> String {

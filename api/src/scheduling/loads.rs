@@ -16,6 +16,8 @@ struct Smoothed {
     bytes: f64,
     events: f64,
     observed_at: Instant,
+    /// When a worker last reported the shard.
+    reported_at: Instant,
     /// Since when the smoothed byte rate has stayed above the auto-split limit.
     above_since: Option<Instant>,
 }
@@ -51,14 +53,21 @@ pub(crate) struct Loads {
 }
 
 impl LoadTracker {
-    /// Folds the latest reports into the smoothed loads. A shard nobody reports counts as idle.
-    /// With several reports of one shard (its old and new owner around a handover) the larger
-    /// counts: at most one of them is writing, and it saw the traffic.
+    /// Folds the latest reports into the smoothed loads. With several reports of one shard (its
+    /// old and new owner around a handover) the larger counts: at most one of them is writing,
+    /// and it saw the traffic.
+    ///
+    /// A shard nobody reports keeps its load for `hold`, then counts as idle. Nobody reports a
+    /// shard while it changes hands (the old owner has released it, the new one is not yet
+    /// active) or after its owner died: its traffic is waiting for an owner, not gone. Letting
+    /// it decay would make every move shrink the load of the shard moved, and the next
+    /// reconciliation move shards back: skewed loads would never settle.
     pub fn observe(
         &mut self,
         snapshot: &PoolSnapshot,
         catalog: &Catalog,
         smoothing: Duration,
+        hold: Duration,
         now: Instant,
     ) -> Loads {
         let mut reported: HashMap<usize, (u64, u64)> = HashMap::new();
@@ -80,14 +89,25 @@ impl LoadTracker {
         let mut bytes = Vec::with_capacity(catalog.len());
         let mut events = Vec::with_capacity(catalog.len());
         for (at, shard) in catalog.shards.iter().enumerate() {
-            let (new_bytes, new_events) = reported.get(&at).copied().unwrap_or((0, 0));
+            let report = reported.get(&at).copied();
+            let (new_bytes, new_events) = report.unwrap_or((0, 0));
             let smoothed = match self.shards.get(&shard.shard) {
                 None => Smoothed {
                     bytes: new_bytes as f64,
                     events: new_events as f64,
                     observed_at: now,
+                    reported_at: now,
                     above_since: None,
                 },
+                Some(previous)
+                    if report.is_none()
+                        && now.saturating_duration_since(previous.reported_at) < hold =>
+                {
+                    Smoothed {
+                        observed_at: now,
+                        ..*previous
+                    }
+                }
                 Some(previous) => {
                     // An exponential moving average in time, so reconciling more often (on
                     // wake-ups) does not make it react faster.
@@ -101,6 +121,11 @@ impl LoadTracker {
                         bytes: previous.bytes + weight * (new_bytes as f64 - previous.bytes),
                         events: previous.events + weight * (new_events as f64 - previous.events),
                         observed_at: now,
+                        reported_at: if report.is_some() {
+                            now
+                        } else {
+                            previous.reported_at
+                        },
                         above_since: previous.above_since,
                     }
                 }

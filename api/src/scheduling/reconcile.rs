@@ -21,6 +21,9 @@ pub struct ReconcileSettings {
     pub auto_split: AutoSplitPolicy,
     /// The time constant of the moving average over reported shard loads.
     pub load_smoothing: Duration,
+    /// How long a shard nobody reports keeps its load (a handover, a dead owner not yet
+    /// replaced): the worker lease, the longest a shard's owner can be gone unnoticed.
+    pub load_hold: Duration,
 }
 
 impl Default for ReconcileSettings {
@@ -28,6 +31,7 @@ impl Default for ReconcileSettings {
         Self {
             auto_split: AutoSplitPolicy::default(),
             load_smoothing: Duration::from_secs(10),
+            load_hold: Duration::from_secs(10),
         }
     }
 }
@@ -118,9 +122,13 @@ impl Reconciler {
                 stored[at] = Some(row.clone());
             }
         }
-        let loads = self
-            .loads
-            .observe(snapshot, &catalog, self.settings.load_smoothing, now);
+        let loads = self.loads.observe(
+            snapshot,
+            &catalog,
+            self.settings.load_smoothing,
+            self.settings.load_hold,
+            now,
+        );
         let previous = catalog::previous_assignment(&catalog, &stored);
         let workers = catalog::pool(snapshot);
         let (placement_catalog, pins) = catalog::pin_cordoned(snapshot, &catalog, &previous);

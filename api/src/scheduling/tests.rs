@@ -324,3 +324,48 @@ fn a_stored_releasing_handover_round_trips_unchanged() {
         "a new leader continues the handover where it was"
     );
 }
+
+#[test]
+fn a_shard_nobody_reports_keeps_its_load_for_the_hold_then_counts_as_idle() {
+    use std::time::Duration;
+
+    use logplane_model::ShardLoad;
+
+    use super::catalog::Catalog;
+    use super::loads::LoadTracker;
+
+    let mut owner = worker("w-1", true);
+    owner.shard_load = vec![ShardLoad {
+        tenant: "acme".into(),
+        project: "web".into(),
+        logstore: "nginx".into(),
+        shard_id: 0,
+        ingest_bytes_per_sec: 1_000_000,
+        ingest_events_per_sec: 4_000,
+    }];
+    let everything = KeyRange {
+        begin: 0,
+        end: None,
+    };
+    let mut pool = snapshot(
+        vec![owner],
+        vec![shard(0, everything, ShardStatus::Readwrite)],
+        vec![owned(0, "w-1", 1)],
+    );
+    let catalog = Catalog::new(&pool);
+    let (smoothing, hold) = (Duration::from_secs(1), Duration::from_secs(10));
+    let mut tracker = LoadTracker::default();
+    let start = Instant::now();
+    let reported = tracker.observe(&pool, &catalog, smoothing, hold, start);
+    assert_eq!(reported.bytes, vec![1_000_000]);
+
+    // The shard changes hands: its old owner no longer reports it, its new one not yet.
+    pool.workers[0].shard_load.clear();
+    let handing_over = tracker.observe(&pool, &catalog, smoothing, hold, start + hold / 2);
+    assert_eq!(handing_over.bytes, vec![1_000_000], "held, not decayed");
+    assert_eq!(handing_over.events, vec![4_000]);
+
+    // Unreported past the hold: the traffic is gone.
+    let gone = tracker.observe(&pool, &catalog, smoothing, hold, start + hold * 2);
+    assert!(gone.bytes[0] < 1_000, "decayed to idle: {:?}", gone.bytes);
+}

@@ -166,6 +166,7 @@ async fn a_killed_and_a_paused_leader_never_give_a_shard_two_writers() {
                     shards: 100,
                     wait_ms: WAIT_MS,
                     first_replica: i,
+                    loads: None,
                 },
                 worker_clients.clone(),
                 ledger.clone(),

@@ -5,20 +5,12 @@ use std::fmt::Debug;
 use logplane_client::{Error, StatusCode};
 use logplane_e2e::StoreLocation;
 use logplane_model::Problem;
-use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
 
 /// Where a server finds a test database. Declare the database before the server in a test, so
 /// the server (dropped first) is gone before the database is removed.
 pub fn location(database: &TestDatabase) -> StoreLocation {
-    match database.backend {
-        Backend::Postgres => StoreLocation::Postgres {
-            url: database.location.clone(),
-        },
-        Backend::Sqlite => StoreLocation::Sqlite {
-            data_dir: database.location.clone().into(),
-        },
-    }
+    StoreLocation::of(database)
 }
 
 /// The problem of a call the server must refuse with `status`; panics on anything else.
