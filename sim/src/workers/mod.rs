@@ -209,8 +209,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 .timeout(call_timeout)
                 .bearer_token(&token)
                 .build()
+                .map_err(anyhow::Error::from)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pool = Pool {
         options: options.clone(),
         cluster,

@@ -220,10 +220,7 @@ mod tests {
         let live: BTreeSet<String> = ["a", "b", "c"].iter().map(|w| w.to_string()).collect();
         assert_eq!(after.spread(Role::Ingest, &live), 1, "b holds nothing");
         assert_eq!(before.held_by("b", Role::Ingest), vec![shard(1)]);
-        assert!(
-            after.complete(2, 2) == false,
-            "shard 1 has no query replicas"
-        );
+        assert!(!after.complete(2, 2), "shard 1 has no query replicas");
     }
 
     #[test]
