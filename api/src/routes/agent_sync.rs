@@ -144,6 +144,9 @@ async fn agent_sync(
 ) -> ApiResult<Response> {
     let wait = wait_from_query(query.as_deref())?;
     let known = known_hash(&headers)?;
+    // Header values share the connection's read buffer; held through the wait, they would keep
+    // that buffer (8 KiB) alive beside the one hyper reads the next request into.
+    drop(headers);
     let report = state
         .store
         .report_agent_sync(&ctx, &path.agent, request)
