@@ -536,6 +536,24 @@ async fn leader_kills(pool: &mut Pool, findings: &mut Findings) -> anyhow::Resul
     Ok(())
 }
 
+/// The lowest max/mean worker load any placement can reach while every worker holds at least
+/// ⌊shards / workers⌋ shards: the worker with the largest shard also holds the smallest others.
+/// When one shard dominates, this exceeds the load bound, and the two goals cannot both hold.
+fn least_peak_with_counts_balanced(loads: &HashMap<ShardRef, i64>, workers: usize) -> f64 {
+    let mut sorted: Vec<i64> = loads.values().copied().collect();
+    sorted.sort_unstable();
+    let Some(&largest) = sorted.last() else {
+        return 0.0;
+    };
+    let others = (sorted.len() / workers.max(1)).saturating_sub(1);
+    let least_others: i64 = sorted.iter().take(others).sum();
+    let mean = sorted.iter().sum::<i64>() as f64 / workers.max(1) as f64;
+    if mean == 0.0 {
+        return 0.0;
+    }
+    (largest + least_others) as f64 / mean
+}
+
 async fn balance_load(
     pool: &mut Pool,
     findings: &mut Findings,
@@ -563,6 +581,7 @@ async fn balance_load(
         distribution,
         ratio,
         bound,
+        least_with_counts_balanced: least_peak_with_counts_balanced(&loads, live.len()),
         largest_over_mean: {
             let mean = loads.values().sum::<i64>() as f64 / live.len() as f64;
             loads.values().copied().max().unwrap_or(0) as f64 / mean
