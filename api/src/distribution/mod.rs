@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use logplane_store::distribution::SyncReport;
+use logplane_store::distribution::{SentSignature, SyncReport};
 use logplane_store::{Ctx, Store, StoreResult};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
@@ -60,6 +60,9 @@ pub struct Distribution {
     waiting: AtomicUsize,
     max_waiting: usize,
     records: Arc<Semaphore>,
+    /// Records written or waiting to be, by agent: an agent's next call usually comes before
+    /// its record lands, and would otherwise queue the same record again.
+    recording: Arc<Mutex<HashMap<String, SentSignature>>>,
     /// Set at shutdown: waiting calls answer at once, so the server stops without holding
     /// agents for a whole wait.
     stopping: watch::Sender<bool>,
@@ -83,6 +86,7 @@ impl Distribution {
             waiting: AtomicUsize::new(0),
             max_waiting,
             records: Arc::new(Semaphore::new(CONCURRENT_RECORDS)),
+            recording: Arc::default(),
             stopping: watch::Sender::new(false),
         })
     }
@@ -231,13 +235,27 @@ impl Distribution {
     ) {
         let agent = agent.to_string();
         let sent = computed.sent.clone();
-        let records = self.records.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = records.acquire_owned().await else {
+        let signature = sent.signature();
+        {
+            let mut recording = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+            if recording.get(&agent) == Some(&signature) {
                 return;
-            };
-            if let Err(error) = store.record_agent_bundle(&ctx, &agent, sent).await {
+            }
+            recording.insert(agent.clone(), signature.clone());
+        }
+        let records = self.records.clone();
+        let recording = self.recording.clone();
+        tokio::spawn(async move {
+            if let Ok(_permit) = records.acquire_owned().await
+                && let Err(error) = store.record_agent_bundle(&ctx, &agent, sent).await
+            {
                 tracing::warn!(%error, agent = %agent, "could not record the bundle sent to an agent");
+            }
+            // Landed (the agent's next report reads it from the store) or lost (its next call
+            // records it again): either way no longer in flight.
+            let mut recording = recording.lock().unwrap_or_else(|e| e.into_inner());
+            if recording.get(&agent) == Some(&signature) {
+                recording.remove(&agent);
             }
         });
     }

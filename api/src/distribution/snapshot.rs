@@ -26,6 +26,9 @@ type BundleKey = (AgentType, Vec<(String, String, i64)>);
 #[derive(Debug)]
 pub struct ComputedBundle {
     pub bundle: ConfigBundle,
+    /// `bundle` as JSON, serialized once: thousands of agents woken by one change are sent the
+    /// same few bundles.
+    pub body: bytes::Bytes,
     pub sent: SentBundle,
 }
 
@@ -143,11 +146,14 @@ impl Snapshot {
             sent.push(record);
         }
         let bundle = assemble_bundle(agent_type, rendered);
+        // A bundle is strings and lists of them: serializing it cannot fail.
+        let body = serde_json::to_vec(&bundle).map_or_else(|_| bytes::Bytes::new(), Into::into);
         ComputedBundle {
             sent: SentBundle {
                 hash: bundle.hash.clone(),
                 configs: sent,
             },
+            body,
             bundle,
         }
     }

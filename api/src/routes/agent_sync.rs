@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -160,7 +159,12 @@ async fn agent_sync(
             bundle,
             full_state_requested,
         } => {
-            let response = (StatusCode::OK, Json(&bundle.bundle)).into_response();
+            let response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                bundle.body.clone(),
+            )
+                .into_response();
             with_headers(response, &bundle.bundle.hash, full_state_requested)
         }
         SyncOutcome::Unchanged {
