@@ -2,13 +2,18 @@
 //! `docs/agent-protocol.md` describes — long-polling with the hash it has, or (the baseline)
 //! polling on a fixed interval — and reporting what it applied. What they receive is counted
 //! here, so the scenario can tell when a change reached every one of them.
+//!
+//! They speak HTTP directly rather than through `logplane-client`: an agent needs only the
+//! bundle's hash (its `ETag`) and the size of the body, and parsing ten thousand bundles would
+//! spend the cores the server under test shares with the simulator.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use logplane_client::{BundleUpdate, Client};
 use logplane_model::{AgentSyncRequest, SyncState, SyncStatus};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -76,12 +81,17 @@ impl Tally {
 }
 
 pub struct Agent {
-    pub id: String,
-    /// Holds the agent's own token; shares the connection pool with the whole fleet.
-    pub client: Client,
+    /// Shared by the whole fleet: one connection pool, a socket per waiting agent.
+    pub http: reqwest::Client,
+    /// `…/v1/agents/{id}/sync`.
+    pub sync_url: String,
+    /// `Bearer <the agent's own token>`.
+    pub authorization: String,
     /// Its position in the fleet, which spreads polling agents over the interval.
     pub index: usize,
     pub fleet_size: usize,
+    /// How long the agent takes to apply a new bundle before its next call reports it.
+    pub apply: Duration,
 }
 
 /// Runs one agent until the mode says stop.
@@ -130,9 +140,7 @@ pub async fn run(agent: Agent, mut mode: watch::Receiver<Mode>, tally: &Tally) {
             }),
             attributes: None,
         };
-        let call = agent
-            .client
-            .sync_agent(&agent.id, &request, hash.as_deref(), wait);
+        let call = sync(&agent, &request, hash.as_deref(), wait);
         let answer = tokio::select! {
             answer = call => answer,
             changed = mode.changed() => {
@@ -143,26 +151,80 @@ pub async fn run(agent: Agent, mut mode: watch::Receiver<Mode>, tally: &Tally) {
             }
         };
         match answer {
-            Ok(sync) => match sync.update {
-                BundleUpdate::Changed(bundle) => {
-                    tally.receive();
-                    tally.changed.fetch_add(1, Ordering::Relaxed);
-                    // The rendered files are the config bytes; the envelope is a few dozen more.
-                    let size: usize = bundle.files.iter().map(|file| file.body.len()).sum();
-                    tally
-                        .changed_bytes
-                        .fetch_add(size as u64, Ordering::Relaxed);
-                    hash = Some(bundle.hash);
+            Ok(Answer::Changed {
+                hash: new_hash,
+                bytes,
+            }) => {
+                tally.receive();
+                tally.changed.fetch_add(1, Ordering::Relaxed);
+                tally.changed_bytes.fetch_add(bytes, Ordering::Relaxed);
+                hash = Some(new_hash);
+                if !agent.apply.is_zero() {
+                    tokio::time::sleep(agent.apply).await;
                 }
-                BundleUpdate::Unchanged { .. } => {
-                    tally.unchanged.fetch_add(1, Ordering::Relaxed);
-                }
-            },
-            Err(error) => {
+            }
+            Ok(Answer::Unchanged { bytes }) => {
+                tally.unchanged.fetch_add(1, Ordering::Relaxed);
+                tally.changed_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(pause) => {
                 tally.errors.fetch_add(1, Ordering::Relaxed);
-                let pause = error.retry_after().unwrap_or(Duration::from_secs(1));
                 tokio::time::sleep(pause).await;
             }
         }
+    }
+}
+
+enum Answer {
+    /// 200: a new bundle, its hash (the `ETag`) and its size.
+    Changed { hash: String, bytes: u64 },
+    /// 304, with whatever body came along (none, per the protocol).
+    Unchanged { bytes: u64 },
+}
+
+/// One sync call; on failure, how long to wait before the next.
+async fn sync(
+    agent: &Agent,
+    request: &AgentSyncRequest,
+    known_hash: Option<&str>,
+    wait: Duration,
+) -> Result<Answer, Duration> {
+    const PAUSE: Duration = Duration::from_secs(1);
+    let mut call = agent
+        .http
+        .post(&agent.sync_url)
+        .query(&[("wait_ms", wait.as_millis().to_string())])
+        .header(AUTHORIZATION, &agent.authorization)
+        .json(request)
+        .timeout(wait + Duration::from_secs(30));
+    if let Some(hash) = known_hash {
+        call = call.header(IF_NONE_MATCH, format!("\"{hash}\""));
+    }
+    let response = call.send().await.map_err(|_| PAUSE)?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok()?.parse().ok())
+        .map(Duration::from_secs);
+    let etag = response
+        .headers()
+        .get(ETAG)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim_matches('"').to_string());
+    let body = response.bytes().await.map_err(|_| PAUSE)?;
+    match (status, etag) {
+        (StatusCode::OK, Some(hash)) => Ok(Answer::Changed {
+            hash,
+            bytes: body.len() as u64,
+        }),
+        (StatusCode::NOT_MODIFIED, _) => match retry_after {
+            // The server could not hold the call: not an answer about the bundle.
+            Some(pause) => Err(pause),
+            None => Ok(Answer::Unchanged {
+                bytes: body.len() as u64,
+            }),
+        },
+        _ => Err(retry_after.unwrap_or(PAUSE)),
     }
 }

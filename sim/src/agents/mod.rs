@@ -55,6 +55,10 @@ pub struct Options {
     /// Config changes measured while the fleet polls.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub baseline_changes: u16,
+    /// How long an agent takes to apply a new bundle (restart its collector) before its next
+    /// call reports the result; 0 reports at once, the heaviest case for the server.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub apply_ms: u64,
     /// Enrollments (and token exchanges) in flight at once while the fleet is set up.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub enroll_concurrency: u16,
@@ -109,8 +113,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     for round in 1..=usize::from(options.changes) {
         eprintln!("change {round} (long poll)");
-        let latencies = change_and_measure(&admin, &tally, round, fleet_size, WITHIN).await?;
+        let (latencies, from_release) =
+            change_and_measure(&admin, &tally, round, fleet_size, WITHIN).await?;
         findings.long_poll.push(latencies);
+        findings.long_poll_from_release.merge(&from_release);
         wait_for_waiting(&admin, fleet_size).await?;
         findings.rss_waiting_kib = findings.rss_waiting_kib.max(resident_kib(pid)?);
     }
@@ -127,7 +133,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         let first = usize::from(options.changes) + 1;
         for round in first..first + usize::from(options.baseline_changes) {
             eprintln!("change {round} (polling)");
-            let latencies =
+            let (latencies, _) =
                 change_and_measure(&admin, &tally, round, fleet_size, interval + WITHIN).await?;
             findings.baseline.push(latencies);
         }
@@ -200,13 +206,16 @@ async fn prepare(admin: &Client) -> anyhow::Result<String> {
 
 async fn enroll(base_url: &str, secret: &str, options: &Options) -> anyhow::Result<Vec<Agent>> {
     let fleet_size = options.agents as usize;
-    // One connection pool for the whole fleet, as many sockets as agents waiting at once.
     let anonymous = Client::builder(base_url)
         .timeout(Duration::from_secs(30))
         .build()?;
+    // One connection pool for the whole fleet, as many sockets as agents waiting at once.
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()?;
     let enrolled: Vec<anyhow::Result<Agent>> = futures::stream::iter(0..fleet_size)
         .map(|index| {
-            let anonymous = anonymous.clone();
+            let (anonymous, http) = (anonymous.clone(), http.clone());
             async move {
                 let agent_type = AgentType::ALL[index % AgentType::ALL.len()];
                 let enrolled = anonymous
@@ -219,12 +228,14 @@ async fn enroll(base_url: &str, secret: &str, options: &Options) -> anyhow::Resu
                         }))?,
                     })
                     .await?;
-                let client = anonymous.with_api_key(&enrolled.api_key).await?;
+                let token = anonymous.exchange_token(&enrolled.api_key).await?;
                 Ok(Agent {
-                    id: enrolled.agent_id,
-                    client,
+                    http,
+                    sync_url: format!("{base_url}/v1/agents/{}/sync", enrolled.agent_id),
+                    authorization: format!("Bearer {}", token.access_token),
                     index,
                     fleet_size,
+                    apply: Duration::from_millis(options.apply_ms),
                 })
             }
         })
@@ -235,14 +246,15 @@ async fn enroll(base_url: &str, secret: &str, options: &Options) -> anyhow::Resu
 }
 
 /// Changes the config (a new revision, rolled out to 100 %) and waits until every agent received
-/// it; the latencies run from just before the change was sent.
+/// it; the latencies run from just before the change was sent, and from just before the rollout
+/// released it.
 async fn change_and_measure(
     admin: &Client,
     tally: &Tally,
     round: usize,
     fleet_size: usize,
     within: Duration,
-) -> anyhow::Result<Latencies> {
+) -> anyhow::Result<(Latencies, Latencies)> {
     tally.round.store(round, Ordering::Release);
     let started = Instant::now();
     admin
@@ -254,15 +266,17 @@ async fn change_and_measure(
             Precondition::Unconditional,
         )
         .await?;
+    let released = Instant::now();
     admin
         .put_collection_config_rollout(TENANT, PROJECT, CONFIG, 100)
         .await?;
     wait_for_receipts(tally, round, fleet_size, within).await?;
-    let mut latencies = Latencies::default();
+    let (mut latencies, mut from_release) = (Latencies::default(), Latencies::default());
     for received in tally.receipts_of(round) {
         latencies.record(received.saturating_duration_since(started));
+        from_release.record(received.saturating_duration_since(released));
     }
-    Ok(latencies)
+    Ok((latencies, from_release))
 }
 
 async fn wait_for_receipts(
