@@ -1,8 +1,14 @@
-//! Latency distributions: recorded in microseconds, reported in milliseconds.
+//! Latency distributions (recorded in microseconds, reported in milliseconds) and the verdicts
+//! report tables give goals.
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+/// A goal's cell in a report table.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**not met**" }
+}
 
 pub struct Latencies {
     histogram: Histogram<u64>,

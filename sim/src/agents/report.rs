@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::Options;
-use crate::stats::Latencies;
+use crate::stats::{Latencies, verdict};
 
 /// Answers the fleet received over a period without changes.
+#[derive(Default)]
 pub struct Quiet {
     pub seconds: u64,
     pub unchanged: u64,
@@ -45,10 +46,6 @@ fn merged(rounds: &[Latencies]) -> Latencies {
     all
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**not met**" }
-}
-
 impl Findings {
     pub fn new(options: &Options) -> Findings {
         Findings {
@@ -58,13 +55,7 @@ impl Findings {
             rss_waiting_kib: 0,
             long_poll: Vec::new(),
             long_poll_from_release: Latencies::default(),
-            long_poll_quiet: Quiet {
-                seconds: 0,
-                unchanged: 0,
-                changed: 0,
-                changed_bytes: 0,
-                errors: 0,
-            },
+            long_poll_quiet: Quiet::default(),
             baseline: Vec::new(),
             baseline_quiet: None,
             errors: 0,

@@ -591,3 +591,31 @@ async fn balance_load(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(id: i64) -> ShardRef {
+        ShardRef {
+            tenant: TENANT.into(),
+            project: PROJECT.into(),
+            logstore: "logs-000".into(),
+            shard_id: id,
+        }
+    }
+
+    #[test]
+    fn the_hot_worker_holds_the_coldest_others_at_best() {
+        // 6 shards on 2 workers, 3 each: the worker with the 100 also holds the two coldest.
+        let loads: HashMap<ShardRef, i64> = [100, 1, 2, 3, 4, 10]
+            .into_iter()
+            .enumerate()
+            .map(|(id, load)| (shard(id as i64), load))
+            .collect();
+        let mean = 120.0 / 2.0;
+        let least = least_peak_with_counts_balanced(&loads, 2);
+        assert!((least - 103.0 / mean).abs() < 1e-9, "{least}");
+        assert_eq!(least_peak_with_counts_balanced(&HashMap::new(), 2), 0.0);
+    }
+}

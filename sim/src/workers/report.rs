@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::observe::Role;
 use super::{Continuity, Options};
 use crate::loads::LoadDistribution;
-use crate::stats::Latencies;
+use crate::stats::{Latencies, verdict};
 
 pub struct EventMoves {
     pub event: String,
@@ -45,10 +45,6 @@ pub struct Findings {
     pub leader_takeover: Latencies,
     pub loads: Vec<LoadBalance>,
     pub violations: Vec<String>,
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**not met**" }
 }
 
 fn role_name(role: Role) -> &'static str {
