@@ -118,7 +118,7 @@ pub struct ServeArgs {
     pub worker_poll_ms: u64,
     /// The scheduler's leader lease, in milliseconds; the leader renews it every third of it,
     /// and another replica takes over within about this long after the leader dies.
-    #[arg(long, env = "LOGPLANE_LEADER_LEASE_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
+    #[arg(long, env = "LOGPLANE_LEADER_LEASE_MS", default_value_t = 4_000, value_parser = clap::value_parser!(u64).range(200..=600_000))]
     pub leader_lease_ms: u64,
     /// How often the scheduler's leader reconciles without a wake-up, in milliseconds.
     #[arg(long, env = "LOGPLANE_RECONCILE_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]

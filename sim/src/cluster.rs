@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use logplane_client::{Client, Precondition};
-use logplane_e2e::{BOOTSTRAP_ADMIN_KEY, LogplaneServer, ServerConfig, StoreLocation};
+use logplane_e2e::{
+    BOOTSTRAP_ADMIN_KEY, LogplaneServer, ServerConfig, StoreLocation, scheduler_leader,
+};
 use logplane_model::{ApiKeyRequest, ProjectSpec, Role, SchedulerStatus, TenantSpec};
 use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
@@ -143,12 +145,7 @@ impl Cluster {
 
     /// The replica holding an unexpired scheduler lease, and its epoch, as `admin` sees it.
     pub fn leader_of(&self, status: &SchedulerStatus) -> Option<(usize, i64)> {
-        let leader = status.leader.as_ref().filter(|leader| !leader.expired)?;
-        let at = self
-            .ports
-            .iter()
-            .position(|port| leader.holder.contains(&format!("127.0.0.1:{port}-")))?;
-        Some((at, leader.epoch))
+        scheduler_leader(status, self.ports.iter().copied().map(Some))
     }
 }
 

@@ -35,8 +35,8 @@ pub use context::{
 use distribution::{SentBundle, SyncReport, TenantDistribution};
 pub use error::{StoreError, StoreResult};
 pub use sql::{
-    AgentSettings, Backend, Leadership, LeaseState, PoolStats, QuerySlotSettings, SqlStore,
-    StoreOptions,
+    AgentSettings, Backend, Leadership, LeaseBid, LeaseState, PoolStats, QuerySlotSettings,
+    SqlStore, StoreOptions,
 };
 pub use worker_pool::{
     AutoSplitOutcome, CatalogShard, HandoverPhaseName, PlacementRow, PoolSnapshot, Published,

@@ -16,7 +16,7 @@ use logplane_model::{
 
 use crate::context::{Ctx, Listed, Precondition, PutOutcome};
 use crate::error::StoreResult;
-use crate::sql::Leadership;
+use crate::sql::{Leadership, LeaseBid};
 
 /// The name of the scheduler's leader lease.
 pub const SCHEDULER_LEASE: &str = "scheduler";
@@ -279,7 +279,7 @@ pub trait WorkerPool: Send + Sync {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> StoreResult<Option<Leadership>>;
+    ) -> StoreResult<LeaseBid>;
     async fn renew_leadership(
         &self,
         leadership: &Leadership,

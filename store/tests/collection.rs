@@ -51,6 +51,7 @@ conformance!(
     agents_are_credentials_and_deleting_one_revokes_it,
     agents_act_only_for_themselves_within_their_tenant,
     sync_reports_detect_sequence_gaps_and_record_status_per_config,
+    a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alone,
     failures_among_updated_agents_pause_the_rollout,
     distribution_snapshots_follow_the_generation,
     group_members_are_computed_from_selectors_and_enrollment_labels,
@@ -1203,6 +1204,112 @@ async fn sync_reports_detect_sequence_gaps_and_record_status_per_config(
         .unwrap();
     assert_eq!(report.agent.attributes.hostname, "web-9");
     assert_eq!(report.agent.attributes.labels["role"], "core");
+}
+
+/// A change wakes the whole fleet at once: the reports and records that arrive together are
+/// written together, and each still lands (or fails) as its own.
+async fn a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alone(
+    store: Arc<SqlStore>,
+    _db: TestDatabase,
+) {
+    const FLEET: usize = 48;
+    seed(&store, "acme").await;
+    put_config(&store, "nginx", config("app")).await;
+    let mut fleet = Vec::new();
+    for _ in 0..FLEET {
+        fleet.push(enroll(&store, "acme", AgentType::Native, json!({})).await);
+    }
+    let gone = enroll(&store, "acme", AgentType::Native, json!({})).await;
+    store
+        .delete_agent(&admin(), "acme", &gone.agent_id)
+        .await
+        .unwrap();
+
+    let calls = fleet.iter().chain([&gone]).map(|agent| {
+        let store = store.clone();
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let ctx = agent_ctx(&agent);
+            let report = store
+                .report_agent_sync(&ctx, &agent.agent_id, sync(1))
+                .await;
+            let record = store
+                .record_agent_bundle(&ctx, &agent.agent_id, sent("aa", &[("nginx", 1)]))
+                .await;
+            (agent.agent_id, report.map(|_| ()), record)
+        })
+    });
+    let results = futures::future::join_all(calls).await;
+    for result in results {
+        let (agent, report, record) = result.unwrap();
+        if agent == gone.agent_id {
+            assert!(matches!(report, Err(StoreError::NotFound(_))), "{report:?}");
+            assert!(matches!(record, Err(StoreError::NotFound(_))), "{record:?}");
+        } else {
+            report.unwrap();
+            record.unwrap();
+        }
+    }
+
+    // Then every agent reports on the bundle at once: most applied it, a few failed.
+    const FAILING: usize = 5;
+    let calls = fleet.iter().enumerate().map(|(at, agent)| {
+        let store = store.clone();
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let state = if at < FAILING {
+                SyncState::Failed
+            } else {
+                SyncState::Applied
+            };
+            let mut report = status("aa", state);
+            report.seq = 2;
+            store
+                .report_agent_sync(&agent_ctx(&agent), &agent.agent_id, report)
+                .await
+                .map(|report| report.agent.applied_revision("web", "nginx"))
+        })
+    });
+    for (at, result) in futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let running = result.unwrap().unwrap();
+        let expected = if at < FAILING { None } else { Some(1) };
+        assert_eq!(running, expected, "agent {at} runs what it applied");
+    }
+    let status_view = store
+        .get_collection_config_status(&admin(), "acme", "web", "nginx")
+        .await
+        .unwrap();
+    let revision = &status_view.revisions[0];
+    assert_eq!(
+        (revision.targeted, revision.applied, revision.failed),
+        (FLEET as i64, (FLEET - FAILING) as i64, FAILING as i64)
+    );
+    assert_eq!(revision.messages[0].agents, FAILING as i64);
+
+    // Each report stored its own sequence number and each record its own bundle.
+    for agent in &fleet {
+        let next = store
+            .report_agent_sync(&agent_ctx(agent), &agent.agent_id, sync(3))
+            .await
+            .unwrap();
+        assert!(
+            !next.full_state_requested,
+            "seq 2 of {} was kept",
+            agent.agent_id
+        );
+        assert_eq!(next.sent.hash.as_deref(), Some("aa"));
+    }
+    let agents = store.list_agents(&admin(), "acme", page()).await.unwrap();
+    let applied = agents
+        .items
+        .iter()
+        .filter(|agent| agent.applied_hash.as_deref() == Some("aa"))
+        .count();
+    assert_eq!(applied, FLEET - FAILING);
 }
 
 async fn failures_among_updated_agents_pause_the_rollout(store: Arc<SqlStore>, db: TestDatabase) {

@@ -13,8 +13,8 @@ use logplane_model::{
 };
 use logplane_store::testing::TestDatabase;
 use logplane_store::{
-    Backend, Ctx, Precondition, PutOutcome, QuerySlotSettings, SlotAdmission, SqlStore, Store,
-    StoreError, StoreOptions,
+    Backend, Ctx, LeaseBid, Precondition, PutOutcome, QuerySlotSettings, SlotAdmission, SqlStore,
+    Store, StoreError, StoreOptions,
 };
 
 /// Instantiates one behaviour for each backend: `mod behaviour { postgres(), sqlite() }`.
@@ -1855,12 +1855,16 @@ async fn one_leader_at_a_time_and_a_takeover_fences_the_old_one(
         .try_lead("scheduler", "replica-a", ttl)
         .await
         .unwrap()
+        .won()
         .expect("a free lease is taken");
     assert_eq!(first.epoch, 1);
-    assert_eq!(
-        store.try_lead("scheduler", "replica-b", ttl).await.unwrap(),
-        None,
-        "held and unexpired"
+    let LeaseBid::Held { remaining } = store.try_lead("scheduler", "replica-b", ttl).await.unwrap()
+    else {
+        panic!("held and unexpired, yet taken");
+    };
+    assert!(
+        remaining <= ttl && !remaining.is_zero(),
+        "the other bidder learns how long the lease still runs: {remaining:?}"
     );
     let renewed = store
         .renew_lead(&first, ttl)
@@ -1876,6 +1880,7 @@ async fn one_leader_at_a_time_and_a_takeover_fences_the_old_one(
         .try_lead("scheduler", "replica-b", ttl)
         .await
         .unwrap()
+        .won()
         .expect("an expired lease is taken");
     assert_eq!(second.epoch, 2);
     assert!(
@@ -1900,6 +1905,7 @@ async fn one_leader_at_a_time_and_a_takeover_fences_the_old_one(
         .try_lead("scheduler", "replica-a", ttl)
         .await
         .unwrap()
+        .won()
         .expect("a resigned lease is free");
     assert_eq!(
         third.epoch, 3,

@@ -207,6 +207,7 @@ async fn lead(store: &SqlStore, holder: &str, ttl: Duration) -> logplane_store::
         .acquire_leadership(SCHEDULER_LEASE, holder, ttl)
         .await
         .unwrap()
+        .won()
         .expect("the lease is free")
 }
 

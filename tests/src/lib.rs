@@ -11,4 +11,6 @@ pub mod server;
 pub use binary::logplane_binary;
 pub use pool::{OwnershipLedger, ShardLoads, SimWorker, SimWorkerConfig};
 pub use proxy::TcpProxy;
-pub use server::{BOOTSTRAP_ADMIN_KEY, LogFormat, LogplaneServer, ServerConfig, StoreLocation};
+pub use server::{
+    BOOTSTRAP_ADMIN_KEY, LogFormat, LogplaneServer, ServerConfig, StoreLocation, scheduler_leader,
+};

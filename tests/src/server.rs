@@ -327,6 +327,20 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// Which of the replicas listening on `ports` (`None`: a replica that is gone) holds an
+/// unexpired scheduler lease in `status`, and under which epoch. A replica names itself
+/// `replica-<listen address>-<random>` in the lease.
+pub fn scheduler_leader(
+    status: &logplane_model::SchedulerStatus,
+    ports: impl IntoIterator<Item = Option<u16>>,
+) -> Option<(usize, i64)> {
+    let leader = status.leader.as_ref().filter(|leader| !leader.expired)?;
+    let at = ports.into_iter().position(|port| {
+        port.is_some_and(|port| leader.holder.contains(&format!("127.0.0.1:{port}-")))
+    })?;
+    Some((at, leader.epoch))
+}
+
 /// Whether a TCP connection to `port` is refused (nothing listens there any more).
 pub async fn connection_refused(port: u16) -> bool {
     match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use logplane_store::distribution::{SentSignature, SyncReport};
 use logplane_store::{Ctx, Store, StoreResult};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use cache::BoundedCache;
@@ -27,9 +27,6 @@ pub use snapshot::{ComputedBundle, Snapshot};
 
 /// Tenants whose snapshot is kept; beyond, the least recently loaded is read again when needed.
 const SNAPSHOTS_KEPT: usize = 1024;
-/// Records of sent bundles written at once; the others queue (a few hundred bytes each) rather
-/// than all contend for store connections when a change wakes thousands of agents.
-const CONCURRENT_RECORDS: usize = 4;
 /// What a sync call that could not wait is told: poll again after this many seconds.
 const RETRY_AFTER_FULL_SECONDS: u64 = 5;
 
@@ -59,7 +56,6 @@ pub struct Distribution {
     /// Calls waiting now, and how many may.
     waiting: AtomicUsize,
     max_waiting: usize,
-    records: Arc<Semaphore>,
     /// Records written or waiting to be, by agent: an agent's next call usually comes before
     /// its record lands, and would otherwise queue the same record again.
     recording: Arc<Mutex<HashMap<String, SentSignature>>>,
@@ -85,7 +81,6 @@ impl Distribution {
             loaders: Mutex::new(HashMap::new()),
             waiting: AtomicUsize::new(0),
             max_waiting,
-            records: Arc::new(Semaphore::new(CONCURRENT_RECORDS)),
             recording: Arc::default(),
             stopping: watch::Sender::new(false),
         })
@@ -243,12 +238,11 @@ impl Distribution {
             }
             recording.insert(agent.clone(), signature.clone());
         }
-        let records = self.records.clone();
         let recording = self.recording.clone();
         tokio::spawn(async move {
-            if let Ok(_permit) = records.acquire_owned().await
-                && let Err(error) = store.record_agent_bundle(&ctx, &agent, sent).await
-            {
+            // The store writes records that come together in one transaction, so a fleet woken
+            // at once costs a few transactions, not one per agent.
+            if let Err(error) = store.record_agent_bundle(&ctx, &agent, sent).await {
                 tracing::warn!(%error, agent = %agent, "could not record the bundle sent to an agent");
             }
             // Landed (the agent's next report reads it from the store) or lost (its next call

@@ -1,5 +1,5 @@
-//! The scheduler's leader loop. Every replica runs it: as a follower it tries to take the
-//! `scheduler` lease now and then; as the leader it renews the lease and reconciles on a timer
+//! The scheduler's leader loop. Every replica runs it: as a follower it bids for the
+//! `scheduler` lease every third of a lease, and just after the holder's lease would run out; as the leader it renews the lease and reconciles on a timer
 //! and on wake-ups. It steps down as soon as a renewal is refused, a write is fenced, or its own
 //! monotonic clock says the lease may have run out — whichever it notices first. Every write is
 //! fenced by the database anyway; stepping down early only saves doomed work.
@@ -7,13 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use logplane_store::{Leadership, Published, SCHEDULER_LEASE, Store, StoreError};
+use logplane_store::{Leadership, LeaseBid, Published, SCHEDULER_LEASE, Store, StoreError};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::SchedulerSettings;
 use super::reconcile::Reconciler;
 use crate::telemetry::metrics::Metrics;
+
+/// How long after the holder's lease runs out (by the database's clock) a follower bids again:
+/// room for the follower's timer and the bid's round trip to land after the expiry, not before.
+const TAKEOVER_MARGIN: Duration = Duration::from_millis(20);
 
 enum TermEnd {
     /// The replica is shutting down: resign so another replica takes over at once.
@@ -34,11 +38,12 @@ pub(super) async fn run(
             return;
         }
         let asked = Instant::now();
+        let mut pause = retry;
         match store
             .acquire_leadership(SCHEDULER_LEASE, &settings.replica_id, settings.leader_lease)
             .await
         {
-            Ok(Some(leadership)) => {
+            Ok(LeaseBid::Won(leadership)) => {
                 tracing::info!(replica = %settings.replica_id, epoch = leadership.epoch, "became the scheduler's leader");
                 metrics.scheduler_leading(Some(leadership.epoch));
                 let end = lead(&store, leadership, asked, &settings, &metrics, &mut stop).await;
@@ -52,13 +57,17 @@ pub(super) async fn run(
                     return;
                 }
             }
-            Ok(None) => {}
+            Ok(LeaseBid::Held { remaining }) => {
+                // Bid again just after the holder's lease runs out rather than up to a third of a
+                // lease later: a dead leader is replaced one lease after its last renewal.
+                pause = retry.min(remaining + TAKEOVER_MARGIN);
+            }
             Err(error) => {
                 tracing::warn!(%error, "could not contend for the scheduler lease; retrying");
             }
         }
         tokio::select! {
-            () = sleep(retry) => {}
+            () = sleep(pause) => {}
             _ = stop.changed() => return,
         }
     }

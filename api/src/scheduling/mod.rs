@@ -44,7 +44,7 @@ impl SchedulerSettings {
                 "{replica_prefix}-{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
             ),
-            leader_lease: Duration::from_secs(5),
+            leader_lease: Duration::from_secs(4),
             reconcile_interval: Duration::from_secs(1),
             reconcile: ReconcileSettings::default(),
         }

@@ -115,6 +115,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         eprintln!("change {round} (long poll)");
         let (latencies, from_release) =
             change_and_measure(&admin, &tally, round, fleet_size, WITHIN).await?;
+        eprintln!(
+            "  received by the first agent after {:.0} ms, p10 {:.0}, p50 {:.0}, p90 {:.0}, all {:.0}",
+            latencies.quantile_ms(0.0),
+            latencies.quantile_ms(0.1),
+            latencies.quantile_ms(0.5),
+            latencies.quantile_ms(0.9),
+            latencies.max_ms()
+        );
         findings.long_poll.push(latencies);
         findings.long_poll_from_release.merge(&from_release);
         wait_for_waiting(&admin, fleet_size).await?;

@@ -67,7 +67,7 @@ pub struct Options {
     #[arg(long, default_value_t = 4_000, value_parser = clap::value_parser!(u64).range(500..=60_000))]
     pub worker_lease_ms: u64,
     /// The servers' `--leader-lease-ms` (their default).
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(500..=60_000))]
+    #[arg(long, default_value_t = 4_000, value_parser = clap::value_parser!(u64).range(500..=60_000))]
     pub leader_lease_ms: u64,
     /// The servers' `--load-smoothing-ms`: short, so load phases settle quickly.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(0..=60_000))]

@@ -1,13 +1,14 @@
 //! The token-signing secret shared by every replica, the bootstrap admin key, and looking up the
 //! key behind a presented secret or token.
 
+use std::collections::HashMap;
+
 use logplane_model::quota::ApiRate;
 use logplane_model::{Caller, QuotaSpec, Role, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
-use super::dynamic;
+use super::{SqlStore, dynamic, placeholders};
 use crate::context::KeyIdentity;
 use crate::error::{StoreError, StoreResult};
 
@@ -82,22 +83,60 @@ fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
 }
 
 impl SqlStore {
-    /// The key (or agent) behind a token, with its tenant's API rate, in one round trip: this
-    /// runs on every authenticated request.
+    /// The key (or agent) behind a token, with its tenant's API rate. This runs on every
+    /// authenticated request, so lookups that come together are answered by one query: when a
+    /// change wakes a fleet, ten thousand agents call back within a second.
     pub(crate) async fn key_identity(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
-        let row = sqlx::query(
+        self.key_lookups
+            .submit(key_id.to_string(), |ids| {
+                let store = self.clone();
+                async move { store.key_identities(ids).await }
+            })
+            .await
+    }
+
+    /// One result per id, in order; when the shared query fails, each id is looked up alone.
+    async fn key_identities(&self, ids: Vec<String>) -> Vec<StoreResult<Option<KeyIdentity>>> {
+        match self.read_key_identities(&ids).await {
+            Ok(found) => ids.iter().map(|id| Ok(found.get(id).cloned())).collect(),
+            Err(error) if ids.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::debug!(%error, size = ids.len(), "a batch of key lookups failed; looking each up alone");
+                let mut results = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let alone = self.read_key_identities(std::slice::from_ref(id)).await;
+                    results.push(alone.map(|mut found| found.remove(id)));
+                }
+                results
+            }
+        }
+    }
+
+    async fn read_key_identities(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, KeyIdentity>> {
+        let list = placeholders(1, ids.len());
+        let sql = format!(
             "SELECT k.id, k.role, k.tenant, q.spec AS quota FROM api_keys k \
-             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id = $1 \
+             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id IN ({list}) \
              UNION ALL SELECT a.id, 'agent' AS role, a.tenant, q.spec AS quota FROM agents a \
-             LEFT JOIN tenant_quotas q ON q.tenant = a.tenant WHERE a.id = $1",
-        )
-        .bind(key_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let caller = caller_from_row(&row)?;
+             LEFT JOIN tenant_quotas q ON q.tenant = a.tenant WHERE a.id IN ({list})"
+        );
+        let mut query = sqlx::query(dynamic(sql));
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        let mut found = HashMap::with_capacity(ids.len());
+        for row in query.fetch_all(&self.pool).await? {
+            let identity = self.identity_from_row(&row)?;
+            found.insert(identity.caller.key_id.clone(), identity);
+        }
+        Ok(found)
+    }
+
+    fn identity_from_row(&self, row: &AnyRow) -> StoreResult<KeyIdentity> {
+        let caller = caller_from_row(row)?;
         let api_rate = match caller.tenant {
             None => None,
             Some(_) => {
@@ -113,6 +152,6 @@ impl SqlStore {
                 })
             }
         };
-        Ok(Some(KeyIdentity { caller, api_rate }))
+        Ok(KeyIdentity { caller, api_rate })
     }
 }

@@ -22,6 +22,25 @@ pub struct Leadership {
     pub expires_at: i64,
 }
 
+/// What a replica's bid for a lease came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseBid {
+    /// The bidder holds the lease (it took it, or renewed its own).
+    Won(Leadership),
+    /// Another replica holds it, for `remaining` more by the database's clock: a bidder that
+    /// comes back just after that takes over as soon as the holder's lease allows.
+    Held { remaining: Duration },
+}
+
+impl LeaseBid {
+    pub fn won(self) -> Option<Leadership> {
+        match self {
+            LeaseBid::Won(leadership) => Some(leadership),
+            LeaseBid::Held { .. } => None,
+        }
+    }
+}
+
 /// Who holds a lease, as any replica can read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseState {
@@ -38,18 +57,14 @@ fn micros(duration: Duration) -> i64 {
 
 impl SqlStore {
     /// Takes the lease `name` for `holder` if it is free, expired, or already `holder`'s (then it
-    /// is renewed under the same epoch). `None` while another replica holds it.
-    pub async fn try_lead(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> StoreResult<Option<Leadership>> {
+    /// is renewed under the same epoch); otherwise says how long the other holder's lease runs.
+    pub async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<LeaseBid> {
         let now = self.backend.now_micros_sql();
         retrying(|| async {
             let mut tx = self.begin_write().await?;
             let sql = format!(
-                "SELECT holder, epoch, expires_at < {now} AS expired FROM leader_leases WHERE name = $1{}",
+                "SELECT holder, epoch, expires_at < {now} AS expired, expires_at - {now} AS remaining \
+                 FROM leader_leases WHERE name = $1{}",
                 self.backend.for_update()
             );
             let current = sqlx::query(dynamic(sql)).bind(name.to_string()).fetch_optional(&mut *tx).await?;
@@ -64,7 +79,9 @@ impl SqlStore {
                     } else if expired {
                         epoch + 1
                     } else {
-                        return Ok(None);
+                        let remaining: i64 = row.try_get("remaining")?;
+                        let remaining = Duration::from_micros(u64::try_from(remaining).unwrap_or(0));
+                        return Ok(LeaseBid::Held { remaining });
                     }
                 }
             };
@@ -81,7 +98,7 @@ impl SqlStore {
                 .fetch_one(&mut *tx)
                 .await?;
             commit(tx).await?;
-            Ok(Some(Leadership { name: name.to_string(), holder: holder.to_string(), epoch, expires_at }))
+            Ok(LeaseBid::Won(Leadership { name: name.to_string(), holder: holder.to_string(), epoch, expires_at }))
         })
         .await
     }

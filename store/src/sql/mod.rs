@@ -6,13 +6,14 @@ mod agent_sync;
 mod agents;
 mod api_keys;
 mod audit;
+mod batching;
 mod bindings;
 mod collection_configs;
 mod credentials;
 mod enrollment_tokens;
 mod generations;
 mod leases;
-pub use leases::{Leadership, LeaseState};
+pub use leases::{Leadership, LeaseBid, LeaseState};
 mod logstores;
 mod machine_groups;
 mod projects;
@@ -20,6 +21,7 @@ mod query_slots;
 mod quotas;
 mod resource;
 mod rollouts;
+mod sent_bundles;
 mod snapshot;
 mod store_impl;
 mod tenants;
@@ -45,6 +47,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::error::{StoreError, StoreResult};
+use batching::BatchQueue;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -214,7 +217,18 @@ pub struct SqlStore {
     /// for SQLite's write lock through its busy handler, which sleeps and retries with growing
     /// pauses, so under load some writes wait hundreds of milliseconds while others pass.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Agents' sync reports and records of the bundles they were sent, each kind written many
+    /// to a transaction when they come together (a change wakes the whole fleet at once).
+    sync_reports: Arc<BatchQueue<agent_sync::QueuedReport, agent_sync::Recorded>>,
+    sent_bundles: Arc<BatchQueue<sent_bundles::QueuedSentBundle, ()>>,
+    /// Key lookups of authenticated requests, answered many to a query.
+    key_lookups: Arc<BatchQueue<String, Option<crate::context::KeyIdentity>>>,
 }
+
+/// The most writes in one transaction, or lookups in one query: enough that a fleet woken at once
+/// needs few, few enough that one holds SQLite's write lock for milliseconds, not seconds (and
+/// that a statement's parameters stay far below either database's limit).
+const MAX_BATCH: usize = 256;
 
 /// A write transaction, holding the writer's turn (SQLite) until it commits or is dropped.
 struct WriteTx {
@@ -267,6 +281,9 @@ impl SqlStore {
             scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
             assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: None,
+            sync_reports: Arc::new(BatchQueue::new(MAX_BATCH)),
+            sent_bundles: Arc::new(BatchQueue::new(MAX_BATCH)),
+            key_lookups: Arc::new(BatchQueue::new(MAX_BATCH)),
         })
     }
 
@@ -310,6 +327,9 @@ impl SqlStore {
             scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
             assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
+            sync_reports: Arc::new(BatchQueue::new(MAX_BATCH)),
+            sent_bundles: Arc::new(BatchQueue::new(MAX_BATCH)),
+            key_lookups: Arc::new(BatchQueue::new(MAX_BATCH)),
         })
     }
 
@@ -399,6 +419,14 @@ where
 
 /// The columns every connection-level helper takes.
 type Conn = AnyConnection;
+
+/// `$first, $first+1, …`: the placeholders of `count` values bound one after the other.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|at| format!("${at}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Marks SQL text assembled at run time as safe. Only table and column names from this crate's
 /// constants are ever formatted into statements; every value is bound as a parameter.

@@ -563,7 +563,7 @@ impl Store for SqlStore {
         agent: &str,
         request: AgentSyncRequest,
     ) -> StoreResult<SyncReport> {
-        self.record_sync_report(ctx, agent, &request).await
+        self.record_sync_report(ctx, agent, request).await
     }
 
     async fn record_agent_bundle(
@@ -572,7 +572,7 @@ impl Store for SqlStore {
         agent: &str,
         bundle: SentBundle,
     ) -> StoreResult<()> {
-        self.record_sent_bundle(ctx, agent, &bundle).await
+        self.record_sent_bundle(ctx, agent, bundle).await
     }
 
     async fn load_distribution(&self, ctx: &Ctx, tenant: &str) -> StoreResult<TenantDistribution> {

@@ -10,7 +10,7 @@ use logplane_model::{
     WorkerSpec, WorkerState,
 };
 
-use super::{Leadership, SqlStore};
+use super::{Leadership, LeaseBid, SqlStore};
 use crate::context::{Ctx, Listed, Precondition, PutOutcome};
 use crate::error::StoreResult;
 use crate::worker_pool::{
@@ -99,7 +99,7 @@ impl WorkerPool for SqlStore {
         name: &str,
         holder: &str,
         ttl: Duration,
-    ) -> StoreResult<Option<Leadership>> {
+    ) -> StoreResult<LeaseBid> {
         self.try_lead(name, holder, ttl).await
     }
 

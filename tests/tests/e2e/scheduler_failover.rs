@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logplane_client::{Client, Precondition};
-use logplane_e2e::{LogplaneServer, OwnershipLedger, ServerConfig, SimWorker, SimWorkerConfig};
+use logplane_e2e::{
+    LogplaneServer, OwnershipLedger, ServerConfig, SimWorker, SimWorkerConfig, scheduler_leader,
+};
 use logplane_model::{ApiKeyRequest, LogstoreSpec, ProjectSpec, Role, TenantSpec};
 use logplane_store::Backend;
 use logplane_store::testing::TestDatabase;
@@ -51,15 +53,10 @@ async fn current_leader(
     servers: &[Option<LogplaneServer>],
 ) -> Option<(usize, i64)> {
     let status = admin.get_scheduler_status().await.ok()?;
-    let leader = status.leader.filter(|leader| !leader.expired)?;
-    let at = servers.iter().position(|server| {
-        server.as_ref().is_some_and(|server| {
-            leader
-                .holder
-                .contains(&format!("127.0.0.1:{}-", server.port()))
-        })
-    })?;
-    Some((at, leader.epoch))
+    let ports = servers
+        .iter()
+        .map(|server| server.as_ref().map(LogplaneServer::port));
+    scheduler_leader(&status, ports)
 }
 
 /// Rows written by the scheduler under `epoch`: (assignment rows, their highest version,
