@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod connections;
 pub mod distribution;
 pub mod extract;
 pub mod openapi;

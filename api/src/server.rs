@@ -170,11 +170,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let server = {
         let stopping = stopping.clone();
-        // `into_make_service` hands each connection a clone of the router, which is one `Arc`.
-        // Served as it is, a `Router` rebuilds its route table for every connection (axum's
-        // `Service<IncomingStream>` calls `with_state` on a clone): ~20 KiB per connection, which
-        // 10,000 agents each holding a long poll open turned into 200 MB (heaptrack).
-        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+        crate::connections::serve(listener, router, async move {
             shutdown_signal().await;
             // Agents parked in a long poll are answered now, not at the end of their wait.
             distribution.stop_waiting();
@@ -189,7 +185,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = server => result.context("server failed")?,
+        () = server => {}
         () = grace_expired => {
             tracing::warn!(grace_seconds = grace.as_secs(), "shutdown grace expired; exiting with requests in flight");
             scheduler.stop().await;

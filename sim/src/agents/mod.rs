@@ -126,7 +126,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         findings.long_poll.push(latencies);
         findings.long_poll_from_release.merge(&from_release);
         wait_for_waiting(&admin, fleet_size).await?;
-        findings.rss_waiting_kib = findings.rss_waiting_kib.max(resident_kib(pid)?);
+        findings.rss_after_changes_kib = findings.rss_after_changes_kib.max(resident_kib(pid)?);
     }
     eprintln!("{} s without changes", options.quiet_s);
     findings.long_poll_quiet = quiet(&tally, options.quiet_s).await;

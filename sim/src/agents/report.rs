@@ -26,7 +26,11 @@ pub struct Findings {
     options: Options,
     pub enroll_time: Duration,
     pub rss_before_kib: u64,
+    /// With every agent waiting, before the first change.
     pub rss_waiting_kib: u64,
+    /// The most with every agent waiting again after a change: what the allocator kept from
+    /// the change's peak stays resident.
+    pub rss_after_changes_kib: u64,
     /// One distribution per change.
     pub long_poll: Vec<Latencies>,
     /// Every change's receipts, from the rollout's PUT rather than the config's.
@@ -53,6 +57,7 @@ impl Findings {
             enroll_time: Duration::ZERO,
             rss_before_kib: 0,
             rss_waiting_kib: 0,
+            rss_after_changes_kib: 0,
             long_poll: Vec::new(),
             long_poll_from_release: Latencies::default(),
             long_poll_quiet: Quiet::default(),
@@ -62,9 +67,8 @@ impl Findings {
         }
     }
 
-    fn kib_per_agent(&self) -> f64 {
-        self.rss_waiting_kib.saturating_sub(self.rss_before_kib) as f64
-            / f64::from(self.options.agents)
+    fn kib_per_agent(&self, rss_kib: u64) -> f64 {
+        rss_kib.saturating_sub(self.rss_before_kib) as f64 / f64::from(self.options.agents)
     }
 
     pub fn text(&self) -> String {
@@ -73,12 +77,17 @@ impl Findings {
         let baseline = merged(&self.baseline);
         let mut out = String::new();
         out.push_str("| goal | measured | |\n|---|---|---|\n");
-        let per_agent = self.kib_per_agent();
+        let per_agent = self.kib_per_agent(self.rss_waiting_kib);
         out.push_str(&format!(
             "| {agents} concurrent long-polling agents on one server, ≤ 32 KiB of server memory each | {per_agent:.1} KiB per agent (resident {} MiB before the fleet connected, {} MiB with all {agents} waiting) | {} |\n",
             self.rss_before_kib / 1024,
             self.rss_waiting_kib / 1024,
             verdict(per_agent <= 32.0)
+        ));
+        out.push_str(&format!(
+            "| the same, all waiting again after the changes (the most over the changes) | {:.1} KiB per agent ({} MiB resident) | — |\n",
+            self.kib_per_agent(self.rss_after_changes_kib),
+            self.rss_after_changes_kib / 1024,
         ));
         let (p50, p99) = (long_poll.quantile_ms(0.5), long_poll.quantile_ms(0.99));
         out.push_str(&format!(
@@ -183,7 +192,7 @@ impl Findings {
             ],
         );
         let body = format!(
-            "## Agent fleet simulator: config propagation to {} long-polling agents\n\n{conditions}\n{}\nRun it with `cargo build --release -p logplane-api -p logplane-sim && target/release/logplane-sim agents --report`; it rewrites this section. Memory is the server's resident set (`VmRSS`) with the fleet enrolled and idle, then with every agent's sync call waiting; the difference over the fleet is the cost per agent (connection, request, waiting task).\n",
+            "## Agent fleet simulator: config propagation to {} long-polling agents\n\n{conditions}\n{}\nRun it with `cargo build --release -p logplane-api -p logplane-sim && target/release/logplane-sim agents --report`; it rewrites this section. Memory is the server's resident set (`VmRSS`) with the fleet enrolled and idle, then with every agent's sync call waiting, before the first change; the difference over the fleet is the cost per agent (connection, request, waiting task). After a change the resident set also holds what the allocator kept from the change's peak (10,000 responses and reports at once), so it is shown beside it.\n",
             options.agents,
             self.text()
         );
