@@ -433,3 +433,15 @@ fn placeholders(first: usize, count: usize) -> String {
 fn dynamic(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_the_values_from_the_first() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(5, 2), "$5, $6");
+        assert_eq!(placeholders(3, 1), "$3");
+    }
+}
