@@ -271,13 +271,12 @@ fn project_path() -> String {
 async fn serve_on_loopback(router: Router) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let address = listener.local_addr()?;
-    // Served exactly as `logplane serve` serves, without its graceful shutdown: the runtime's
-    // end stops it.
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            eprintln!("server on {address} stopped: {error}");
-        }
-    });
+    // Served exactly as `logplane serve` serves; it never shuts down: the runtime's end stops it.
+    tokio::spawn(logplane_api::connections::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
     Ok(address)
 }
 
