@@ -8,8 +8,8 @@ use std::time::Duration;
 use logplane_model::page::PageRequest;
 use logplane_model::{
     AgentEnrollRequest, AgentSyncRequest, AgentType, Caller, CollectionConfigSpec,
-    EnrollmentTokenRequest, LogstoreSpec, MachineGroupSpec, ProjectSpec, QuotaSpec, Role,
-    RolloutRequest, SyncState, SyncStatus, TenantSpec,
+    CollectionConfigStatus, EnrollmentTokenRequest, LogstoreSpec, MachineGroupSpec, ProjectSpec,
+    QuotaSpec, Role, RolloutRequest, SyncState, SyncStatus, TenantSpec,
 };
 use logplane_store::distribution::{SentBundle, SentConfig};
 use logplane_store::testing::TestDatabase;
@@ -52,6 +52,7 @@ conformance!(
     agents_act_only_for_themselves_within_their_tenant,
     sync_reports_detect_sequence_gaps_and_record_status_per_config,
     a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alone,
+    a_report_that_breaks_its_batch_fails_alone,
     failures_among_updated_agents_pause_the_rollout,
     distribution_snapshots_follow_the_generation,
     group_members_are_computed_from_selectors_and_enrollment_labels,
@@ -242,6 +243,14 @@ fn status(hash: &str, state: SyncState) -> AgentSyncRequest {
         }),
         attributes: None,
     }
+}
+
+/// How the agents fare with config `nginx` of `acme/web`.
+async fn nginx_status(store: &SqlStore) -> CollectionConfigStatus {
+    store
+        .get_collection_config_status(&admin(), "acme", "web", "nginx")
+        .await
+        .unwrap()
 }
 
 fn sent(hash: &str, configs: &[(&str, i64)]) -> SentBundle {
@@ -720,10 +729,7 @@ async fn rollouts_start_at_zero_and_advance_the_previous_revision_only_when_comp
 ) {
     seed(&store, "acme").await;
     put_config(&store, "nginx", config("app")).await;
-    let status = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status = nginx_status(&store).await;
     assert_eq!(
         (
             status.rollout.revision,
@@ -756,10 +762,7 @@ async fn rollouts_start_at_zero_and_advance_the_previous_revision_only_when_comp
     second.processors =
         serde_json::from_value(json!([{"drop_fields": {"fields": ["a"]}}])).unwrap();
     put_config(&store, "nginx", second.clone()).await;
-    let status = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status = nginx_status(&store).await;
     assert_eq!(
         (
             status.rollout.revision,
@@ -772,10 +775,7 @@ async fn rollouts_start_at_zero_and_advance_the_previous_revision_only_when_comp
     second.processors =
         serde_json::from_value(json!([{"drop_fields": {"fields": ["b"]}}])).unwrap();
     put_config(&store, "nginx", second).await;
-    let status = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status = nginx_status(&store).await;
     assert_eq!(
         (
             status.rollout.revision,
@@ -815,10 +815,7 @@ async fn rollback_makes_a_new_revision_that_reaches_everyone(
         rolled_back.content_hash,
         logplane_collect::config_content_hash(&config("app"))
     );
-    let status = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status = nginx_status(&store).await;
     assert_eq!((status.rollout.revision, status.rollout.percent), (3, 100));
     let Err(StoreError::Invalid(errors)) = store
         .rollback_collection_config(&admin(), "acme", "web", "nginx", 42)
@@ -1176,10 +1173,7 @@ async fn sync_reports_detect_sequence_gaps_and_record_status_per_config(
         .unwrap();
     assert_eq!(report.sent.hash.as_deref(), Some("aa"));
     assert_eq!(report.agent.applied_revision("web", "nginx"), Some(1));
-    let status_view = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status_view = nginx_status(&store).await;
     let revision = &status_view.revisions[0];
     assert_eq!(
         (
@@ -1279,10 +1273,7 @@ async fn a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alo
         let expected = if at < FAILING { None } else { Some(1) };
         assert_eq!(running, expected, "agent {at} runs what it applied");
     }
-    let status_view = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status_view = nginx_status(&store).await;
     let revision = &status_view.revisions[0];
     assert_eq!(
         (revision.targeted, revision.applied, revision.failed),
@@ -1310,6 +1301,52 @@ async fn a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alo
         .filter(|agent| agent.applied_hash.as_deref() == Some("aa"))
         .count();
     assert_eq!(applied, FLEET - FAILING);
+}
+
+/// A report that fails its batch's transaction for a reason of its own (here a stored row that
+/// no longer parses) fails alone: the batch is written again item by item, and the others land.
+async fn a_report_that_breaks_its_batch_fails_alone(store: Arc<SqlStore>, db: TestDatabase) {
+    const FLEET: usize = 16;
+    seed(&store, "acme").await;
+    let mut fleet = Vec::new();
+    for _ in 0..FLEET {
+        fleet.push(enroll(&store, "acme", AgentType::Native, json!({})).await);
+    }
+    let broken = fleet[FLEET / 2].agent_id.clone();
+    db.execute(&format!(
+        "UPDATE agents SET attributes = 'not json' WHERE id = '{broken}'"
+    ))
+    .await;
+
+    let calls = fleet.iter().map(|agent| {
+        let store = store.clone();
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let report = store
+                .report_agent_sync(&agent_ctx(&agent), &agent.agent_id, sync(1))
+                .await;
+            (agent.agent_id, report.map(|_| ()))
+        })
+    });
+    for result in futures::future::join_all(calls).await {
+        let (agent, report) = result.unwrap();
+        if agent == broken {
+            assert!(matches!(report, Err(StoreError::Internal(_))), "{report:?}");
+        } else {
+            report.unwrap();
+        }
+    }
+    for agent in fleet.iter().filter(|agent| agent.agent_id != broken) {
+        let next = store
+            .report_agent_sync(&agent_ctx(agent), &agent.agent_id, sync(2))
+            .await
+            .unwrap();
+        assert!(
+            !next.full_state_requested,
+            "seq 1 of {} was kept",
+            agent.agent_id
+        );
+    }
 }
 
 async fn failures_among_updated_agents_pause_the_rollout(store: Arc<SqlStore>, db: TestDatabase) {
@@ -1384,10 +1421,7 @@ async fn failures_among_updated_agents_pause_the_rollout(store: Arc<SqlStore>, d
         "1 of 3 failed: over 10%"
     );
     assert_eq!(store.reconcile_rollouts().await.unwrap(), 0, "paused once");
-    let status_view = store
-        .get_collection_config_status(&admin(), "acme", "web", "nginx")
-        .await
-        .unwrap();
+    let status_view = nginx_status(&store).await;
     assert!(status_view.rollout.paused);
     assert!(
         status_view
