@@ -52,7 +52,7 @@ pub struct Distribution {
     snapshots: Mutex<BoundedCache<String, Arc<Snapshot>>>,
     /// One loader per tenant at a time: the first agent to need a new generation reads it, the
     /// others wait for that read instead of repeating it.
-    loaders: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    loaders: Mutex<HashMap<String, Arc<Loader>>>,
     /// Calls waiting now, and how many may.
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -62,6 +62,15 @@ pub struct Distribution {
     /// Set at shutdown: waiting calls answer at once, so the server stops without holding
     /// agents for a whole wait.
     stopping: watch::Sender<bool>,
+}
+
+/// A tenant's snapshot being read. The calls waiting for it are woken all at once when it is
+/// in, to run on every core: handed a lock one after another, ten thousand calls woken by one
+/// change would start one at a time.
+#[derive(Default)]
+struct Loader {
+    loading: tokio::sync::Mutex<()>,
+    loaded: tokio::sync::Notify,
 }
 
 /// Counts a waiting call for as long as it waits.
@@ -122,25 +131,43 @@ impl Distribution {
         tenant: &str,
         minimum: i64,
     ) -> StoreResult<Arc<Snapshot>> {
-        if let Some(snapshot) = self.cached(tenant, minimum) {
-            return Ok(snapshot);
+        loop {
+            if let Some(snapshot) = self.cached(tenant, minimum) {
+                return Ok(snapshot);
+            }
+            let loader = {
+                let mut loaders = self.loaders.lock().unwrap_or_else(|e| e.into_inner());
+                // Loaders of tenants nobody is loading for are dropped as they go idle.
+                loaders.retain(|_, loader| Arc::strong_count(loader) > 1);
+                loaders.entry(tenant.to_string()).or_default().clone()
+            };
+            // Registered before trying the lock, so a load that ends after a failed try is
+            // sure to wake this call.
+            let loaded = loader.loaded.notified();
+            tokio::pin!(loaded);
+            loaded.as_mut().enable();
+            let Ok(loading) = loader.loading.try_lock() else {
+                loaded.await;
+                continue;
+            };
+            // A load may have ended between the cache's check and the lock.
+            if let Some(snapshot) = self.cached(tenant, minimum) {
+                return Ok(snapshot);
+            }
+            // Read after `minimum` was published, so at `minimum` or newer.
+            let result = store.load_distribution(ctx, tenant).await;
+            let result = result.map(|distribution| {
+                let snapshot = Arc::new(Snapshot::new(distribution));
+                self.snapshots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(tenant.to_string(), snapshot.clone());
+                snapshot
+            });
+            drop(loading);
+            loader.loaded.notify_waiters();
+            return result;
         }
-        let loader = {
-            let mut loaders = self.loaders.lock().unwrap_or_else(|e| e.into_inner());
-            // Loaders of tenants nobody is loading for are dropped as they go idle.
-            loaders.retain(|_, loader| Arc::strong_count(loader) > 1);
-            loaders.entry(tenant.to_string()).or_default().clone()
-        };
-        let _turn = loader.lock().await;
-        if let Some(snapshot) = self.cached(tenant, minimum) {
-            return Ok(snapshot);
-        }
-        let snapshot = Arc::new(Snapshot::new(store.load_distribution(ctx, tenant).await?));
-        self.snapshots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tenant.to_string(), snapshot.clone());
-        Ok(snapshot)
     }
 
     /// Answers a sync call whose report was recorded: at once when the agent's bundle differs
@@ -252,5 +279,51 @@ impl Distribution {
                 recording.remove(&agent);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logplane_model::{Caller, Role};
+    use logplane_store::Backend;
+    use logplane_store::testing::TestDatabase;
+
+    /// Many calls needing a tenant's snapshot at once share one read, and every one of them is
+    /// answered: none is left waiting for a load that ended before it looked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_needing_one_snapshot_share_one_read() {
+        let database = TestDatabase::create(Backend::Sqlite).await;
+        let store: Arc<dyn Store> = Arc::new(database.open().await);
+        let ctx = Ctx::new(
+            Caller {
+                key_id: "agent-1".into(),
+                role: Role::Agent,
+                tenant: Some("acme".into()),
+            },
+            None,
+        );
+        for round in 0..20 {
+            let distribution = Arc::new(Distribution::new("http://ingest.example", 1000).unwrap());
+            let calls: Vec<_> = (0..200)
+                .map(|_| {
+                    let (distribution, store, ctx) =
+                        (distribution.clone(), store.clone(), ctx.clone());
+                    tokio::spawn(async move {
+                        distribution.snapshot(store.as_ref(), &ctx, "acme", 0).await
+                    })
+                })
+                .collect();
+            let mut snapshots = Vec::new();
+            for call in calls {
+                // A generous bound that only a lost wake-up reaches.
+                let answered = tokio::time::timeout(Duration::from_secs(60), call).await;
+                snapshots.push(answered.expect("every call is answered").unwrap().unwrap());
+            }
+            assert!(
+                snapshots.iter().all(|s| Arc::ptr_eq(s, &snapshots[0])),
+                "round {round}: the calls read the snapshot more than once"
+            );
+        }
     }
 }

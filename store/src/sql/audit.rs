@@ -50,6 +50,7 @@ fn from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
 impl SqlStore {
     /// Writes one event in a transaction of its own (a denied request has no other transaction).
     pub(crate) async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        let _turn = self.take_write_turn().await;
         let mut conn = self.pool.acquire().await?;
         insert(&mut conn, event).await
     }

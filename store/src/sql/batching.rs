@@ -28,7 +28,8 @@ type Answer<O> = oneshot::Sender<StoreResult<O>>;
 
 pub(super) struct BatchQueue<I, O> {
     queued: Mutex<Vec<(I, Answer<O>)>>,
-    /// Held by the task writing a batch: one batch at a time, in the order they were taken.
+    /// Held by the task writing a batch: one batch at a time, in the order they were taken. A
+    /// batch is taken only once the turn is had, so what queued while the turn was busy goes in.
     turn: Arc<tokio::sync::Mutex<()>>,
     max_batch: usize,
 }
@@ -48,9 +49,17 @@ where
     O: Send + 'static,
 {
     pub(super) fn new(max_batch: usize) -> Self {
+        Self::sharing_turn(max_batch, Arc::default())
+    }
+
+    /// A queue whose batches take `turn`, which others hold too. SQLite's writers share the
+    /// store's write turn this way: a batch is then taken when the database is free to write
+    /// it, not before waiting for it, so everything that queued during another writer's
+    /// transaction goes into the next batch instead of a string of small ones.
+    pub(super) fn sharing_turn(max_batch: usize, turn: Arc<tokio::sync::Mutex<()>>) -> Self {
         Self {
             queued: Mutex::new(Vec::new()),
-            turn: Arc::new(tokio::sync::Mutex::new(())),
+            turn,
             max_batch: max_batch.max(1),
         }
     }
@@ -196,7 +205,8 @@ async fn write_once<T: BatchedWrite>(
     store: &SqlStore,
     items: &[T],
 ) -> StoreResult<Vec<StoreResult<T::Output>>> {
-    let mut tx = store.begin_write().await?;
+    // The queue that called holds the write turn for the whole batch (`BatchQueue::sharing_turn`).
+    let mut tx = store.begin_write_in_turn().await?;
     let results = T::write_all(store, &mut tx, items).await?;
     commit(tx).await?;
     Ok(results)

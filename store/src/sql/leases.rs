@@ -115,6 +115,7 @@ impl SqlStore {
             "UPDATE leader_leases SET expires_at = {now} + $1 \
              WHERE name = $2 AND holder = $3 AND epoch = $4 AND expires_at >= {now} RETURNING expires_at"
         );
+        let _turn = self.take_write_turn().await;
         let expires_at: Option<i64> = sqlx::query_scalar(dynamic(sql))
             .bind(micros(ttl))
             .bind(leadership.name.clone())
@@ -132,6 +133,7 @@ impl SqlStore {
     /// expire. The row stays, expired, so the next leader's epoch is still higher than every
     /// epoch before it.
     pub async fn resign_lead(&self, leadership: &Leadership) -> StoreResult<()> {
+        let _turn = self.take_write_turn().await;
         sqlx::query("UPDATE leader_leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3")
             .bind(leadership.name.clone())
             .bind(leadership.holder.clone())

@@ -294,6 +294,7 @@ impl SqlStore {
             StoreError::internal(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let file = data_dir.join("logplane.db");
+        let write_turn = Arc::new(tokio::sync::Mutex::new(()));
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let connect_options: AnyConnectOptions = url.parse().map_err(StoreError::internal)?;
         let pool = pool_options(options)
@@ -326,9 +327,9 @@ impl SqlStore {
             worker_settings: options.workers,
             scheduler_wakeups: Arc::new(tokio::sync::Notify::new()),
             assignments_published: Arc::new(tokio::sync::Notify::new()),
-            write_turn: Some(Arc::new(tokio::sync::Mutex::new(()))),
-            sync_reports: Arc::new(BatchQueue::new(MAX_BATCH)),
-            sent_bundles: Arc::new(BatchQueue::new(MAX_BATCH)),
+            write_turn: Some(write_turn.clone()),
+            sync_reports: Arc::new(BatchQueue::sharing_turn(MAX_BATCH, write_turn.clone())),
+            sent_bundles: Arc::new(BatchQueue::sharing_turn(MAX_BATCH, write_turn)),
             key_lookups: Arc::new(BatchQueue::new(MAX_BATCH)),
         })
     }
@@ -355,13 +356,34 @@ impl SqlStore {
     }
 
     async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let turn = match &self.write_turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
-            None => None,
-        };
+        let turn = self.take_write_turn().await;
         let statement = self.backend.begin_write_statement();
         let tx = self.pool.begin_with(statement).await?;
         Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// Waits for this process's turn to write (SQLite); `None` where writers need no turns.
+    /// A write outside a transaction takes it too: without it, SQLite's busy handler would make
+    /// it retry on a timer against a line of batches, each taking the lock as it frees.
+    async fn take_write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Begins a write transaction for a caller that already holds the write turn: a batch of
+    /// SQLite writes, whose queue takes the store's turn before it takes the batch.
+    async fn begin_write_in_turn(&self) -> StoreResult<WriteTx> {
+        debug_assert!(
+            self.write_turn
+                .as_ref()
+                .is_none_or(|turn| turn.try_lock().is_err()),
+            "a write in turn is begun while the write turn is held"
+        );
+        let statement = self.backend.begin_write_statement();
+        let tx = self.pool.begin_with(statement).await?;
+        Ok(WriteTx { tx, _turn: None })
     }
 
     async fn reader(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
