@@ -61,6 +61,9 @@ pub trait Store: WorkerPool + Send + Sync + 'static {
     async fn find_key_by_secret_hash(&self, secret_hash: &str) -> StoreResult<Option<Caller>>;
     /// The key behind a token's `sub`, with its tenant's API rate; `None` once it is revoked.
     async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>>;
+    /// The agent behind an agent token's `sub`, without an API rate (agents have budgets of
+    /// their own); `None` once it is revoked. Only agents are looked up, never API keys.
+    async fn find_agent_by_id(&self, agent_id: &str) -> StoreResult<Option<KeyIdentity>>;
     /// Records a request turned away before it reached a resource (no or bad credential).
     async fn record_denied(&self, event: NewAuditEvent) -> StoreResult<()>;
 

@@ -1001,6 +1001,13 @@ async fn agents_are_credentials_and_deleting_one_revokes_it(
         .unwrap()
         .unwrap();
     assert_eq!(identity.caller, caller);
+    // An agent token's lookup finds the agent, without an API rate of the tenant's.
+    let agent = store
+        .find_agent_by_id(&enrolled.agent_id)
+        .await
+        .unwrap()
+        .expect("the agent is found as an agent");
+    assert_eq!((agent.caller, agent.api_rate), (caller, None));
     // Agent keys are not API keys: they do not count against max_api_keys nor show in lists.
     assert!(
         store
@@ -1057,6 +1064,14 @@ async fn agents_are_credentials_and_deleting_one_revokes_it(
             .await
             .unwrap()
             .is_none()
+    );
+    assert!(
+        store
+            .find_agent_by_id(&enrolled.agent_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "a deleted agent's tokens name nobody"
     );
     assert!(
         store

@@ -1459,6 +1459,25 @@ async fn key_identity_carries_the_tenants_api_rate(store: Arc<SqlStore>, _db: Te
         .unwrap()
         .unwrap();
     assert_eq!(platform.api_rate, None, "platform keys have no tenant rate");
+    // An agent token naming an API key names nobody: agents are looked up among agents only.
+    // Many lookups of both kinds at once share batches and each gets its own answer.
+    let lookups = (0..40).map(|at| {
+        let store = store.clone();
+        let id = key.id.clone();
+        async move {
+            if at % 2 == 0 {
+                store.find_agent_by_id(&id).await.unwrap().is_none()
+            } else {
+                store.find_key_by_id(&id).await.unwrap().is_some()
+            }
+        }
+    });
+    assert!(
+        futures::future::join_all(lookups)
+            .await
+            .into_iter()
+            .all(|right| right)
+    );
 }
 
 fn frontend(key: &str) -> Ctx {

@@ -154,10 +154,13 @@ async fn authenticate(
         .tokens
         .verify(token, audience)
         .map_err(|e| Refusal::Credential(e.to_string()))?;
-    let key = state
-        .store
-        .find_key_by_id(&claims.sub)
-        .await
+    // Agent tokens name agents, other tokens API keys: each is looked up where it lives.
+    let found = if audience == logplane_model::authz::AUDIENCE_AGENT {
+        state.store.find_agent_by_id(&claims.sub).await
+    } else {
+        state.store.find_key_by_id(&claims.sub).await
+    };
+    let key = found
         .map_err(|e| Refusal::Store(ApiError::from(e)))?
         .ok_or_else(|| {
             Refusal::Credential("the API key this token was issued for has been revoked".into())

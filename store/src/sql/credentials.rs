@@ -72,6 +72,15 @@ impl SqlStore {
     }
 }
 
+/// Where a lookup's answer is found in [`SqlStore::read_key_identities`]'s map: an id may be
+/// looked up both ways in one batch.
+fn lookup_key(lookup: &KeyLookup) -> (bool, String) {
+    (
+        matches!(lookup, KeyLookup::Agent(_)),
+        lookup.id().to_string(),
+    )
+}
+
 fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
     let role: String = row.try_get("role")?;
     Ok(Caller {
@@ -82,55 +91,105 @@ fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
     })
 }
 
+/// A credential looked up for a request, in a batch with others.
+pub(crate) enum KeyLookup {
+    /// An API key or an agent with this id.
+    Any(String),
+    /// An agent: its row only, without its tenant's API rate (agents are held to budgets of
+    /// their own). Agents are most of the lookups when a fleet wakes, so they get the cheaper
+    /// query.
+    Agent(String),
+}
+
+impl KeyLookup {
+    fn id(&self) -> &str {
+        match self {
+            KeyLookup::Any(id) | KeyLookup::Agent(id) => id,
+        }
+    }
+}
+
 impl SqlStore {
     /// The key (or agent) behind a token, with its tenant's API rate. This runs on every
     /// authenticated request, so lookups that come together are answered by one query: when a
     /// change wakes a fleet, ten thousand agents call back within a second.
-    pub(crate) async fn key_identity(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
+    pub(crate) async fn key_identity(&self, lookup: KeyLookup) -> StoreResult<Option<KeyIdentity>> {
         self.key_lookups
-            .submit(key_id.to_string(), |ids| {
+            .submit(lookup, |lookups| {
                 let store = self.clone();
-                async move { store.key_identities(ids).await }
+                async move { store.key_identities(lookups).await }
             })
             .await
     }
 
-    /// One result per id, in order; when the shared query fails, each id is looked up alone.
-    async fn key_identities(&self, ids: Vec<String>) -> Vec<StoreResult<Option<KeyIdentity>>> {
-        match self.read_key_identities(&ids).await {
-            Ok(found) => ids.iter().map(|id| Ok(found.get(id).cloned())).collect(),
-            Err(error) if ids.len() == 1 => vec![Err(error)],
+    /// One result per lookup, in order; when a shared query fails, each is looked up alone.
+    async fn key_identities(
+        &self,
+        lookups: Vec<KeyLookup>,
+    ) -> Vec<StoreResult<Option<KeyIdentity>>> {
+        match self.read_key_identities(&lookups).await {
+            Ok(found) => lookups
+                .iter()
+                .map(|lookup| Ok(found.get(&lookup_key(lookup)).cloned()))
+                .collect(),
+            Err(error) if lookups.len() == 1 => vec![Err(error)],
             Err(error) => {
-                tracing::debug!(%error, size = ids.len(), "a batch of key lookups failed; looking each up alone");
-                let mut results = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let alone = self.read_key_identities(std::slice::from_ref(id)).await;
-                    results.push(alone.map(|mut found| found.remove(id)));
+                tracing::debug!(%error, size = lookups.len(), "a batch of key lookups failed; looking each up alone");
+                let mut results = Vec::with_capacity(lookups.len());
+                for lookup in &lookups {
+                    let alone = self.read_key_identities(std::slice::from_ref(lookup)).await;
+                    results.push(alone.map(|mut found| found.remove(&lookup_key(lookup))));
                 }
                 results
             }
         }
     }
 
+    /// What `lookups` found, by [`lookup_key`].
     async fn read_key_identities(
         &self,
-        ids: &[String],
-    ) -> StoreResult<HashMap<String, KeyIdentity>> {
-        let list = placeholders(1, ids.len());
-        let sql = format!(
-            "SELECT k.id, k.role, k.tenant, q.spec AS quota FROM api_keys k \
-             LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id IN ({list}) \
-             UNION ALL SELECT a.id, 'agent' AS role, a.tenant, q.spec AS quota FROM agents a \
-             LEFT JOIN tenant_quotas q ON q.tenant = a.tenant WHERE a.id IN ({list})"
-        );
-        let mut query = sqlx::query(dynamic(sql));
-        for id in ids {
-            query = query.bind(id.clone());
+        lookups: &[KeyLookup],
+    ) -> StoreResult<HashMap<(bool, String), KeyIdentity>> {
+        let (agents, any): (Vec<&KeyLookup>, Vec<&KeyLookup>) = lookups
+            .iter()
+            .partition(|lookup| matches!(lookup, KeyLookup::Agent(_)));
+        let mut found = HashMap::with_capacity(lookups.len());
+        if !any.is_empty() {
+            let list = placeholders(1, any.len());
+            let sql = format!(
+                "SELECT k.id, k.role, k.tenant, q.spec AS quota FROM api_keys k \
+                 LEFT JOIN tenant_quotas q ON q.tenant = k.tenant WHERE k.id IN ({list}) \
+                 UNION ALL SELECT a.id, 'agent' AS role, a.tenant, q.spec AS quota FROM agents a \
+                 LEFT JOIN tenant_quotas q ON q.tenant = a.tenant WHERE a.id IN ({list})"
+            );
+            let mut query = sqlx::query(dynamic(sql));
+            for lookup in &any {
+                query = query.bind(lookup.id().to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let identity = self.identity_from_row(&row)?;
+                found.insert((false, identity.caller.key_id.clone()), identity);
+            }
         }
-        let mut found = HashMap::with_capacity(ids.len());
-        for row in query.fetch_all(&self.pool).await? {
-            let identity = self.identity_from_row(&row)?;
-            found.insert(identity.caller.key_id.clone(), identity);
+        if !agents.is_empty() {
+            let sql = format!(
+                "SELECT id, 'agent' AS role, tenant FROM agents WHERE id IN ({})",
+                placeholders(1, agents.len())
+            );
+            let mut query = sqlx::query(dynamic(sql));
+            for lookup in &agents {
+                query = query.bind(lookup.id().to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let caller = caller_from_row(&row)?;
+                found.insert(
+                    (true, caller.key_id.clone()),
+                    KeyIdentity {
+                        caller,
+                        api_rate: None,
+                    },
+                );
+            }
         }
         Ok(found)
     }

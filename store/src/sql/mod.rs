@@ -222,7 +222,7 @@ pub struct SqlStore {
     sync_reports: Arc<BatchQueue<agent_sync::QueuedReport, agent_sync::Recorded>>,
     sent_bundles: Arc<BatchQueue<sent_bundles::QueuedSentBundle, ()>>,
     /// Key lookups of authenticated requests, answered many to a query.
-    key_lookups: Arc<BatchQueue<String, Option<crate::context::KeyIdentity>>>,
+    key_lookups: Arc<BatchQueue<credentials::KeyLookup, Option<crate::context::KeyIdentity>>>,
 }
 
 /// The most writes in one transaction, or lookups in one query: enough that a fleet woken at once

@@ -16,6 +16,7 @@ use logplane_model::{
 
 use super::bindings::{BindingKey, BindingSide};
 use super::collection_configs::CollectionConfigKind;
+use super::credentials::KeyLookup;
 use super::logstores::LogstoreKind;
 use super::machine_groups::MachineGroupKind;
 use super::projects::ProjectKind;
@@ -63,7 +64,12 @@ impl Store for SqlStore {
     }
 
     async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<KeyIdentity>> {
-        self.key_identity(key_id).await
+        self.key_identity(KeyLookup::Any(key_id.to_string())).await
+    }
+
+    async fn find_agent_by_id(&self, agent_id: &str) -> StoreResult<Option<KeyIdentity>> {
+        self.key_identity(KeyLookup::Agent(agent_id.to_string()))
+            .await
     }
 
     async fn record_denied(&self, event: NewAuditEvent) -> StoreResult<()> {
