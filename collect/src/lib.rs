@@ -17,5 +17,7 @@ pub use render::{
     ConfigToRender, RenderContext, RenderError, Unsupported, check_supported, render_config,
 };
 pub use revision::{bundle_hash, config_content_hash};
-pub use rollout::{Rollout, RolloutError, revision_for_agent, rollout_bucket, should_auto_pause};
+pub use rollout::{
+    Reach, Rollout, RolloutError, revision_for_agent, rollout_bucket, should_auto_pause,
+};
 pub use selector::{AgentFacts, SelectorMatcher, agent_matches};

@@ -118,6 +118,30 @@ impl Rollout {
     }
 }
 
+/// Which agents a rollout gives which revision, without the agents: rollouts that reach every
+/// agent alike compare equal whatever their revisions' bookkeeping. Storing a new revision at
+/// 0 % changes the rollout but not what any agent runs, and waiting agents need not hear of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every agent gets this revision (`None`: none runs the config), whatever its bucket and
+    /// whatever it runs now.
+    Uniform(Option<i64>),
+    /// Agents get different revisions, by bucket and by what they run.
+    Split(Rollout),
+}
+
+impl Rollout {
+    pub fn reach(&self) -> Reach {
+        if self.percent == 0 || self.previous_revision == Some(self.new_revision) {
+            Reach::Uniform(self.previous_revision)
+        } else if self.percent >= 100 && !self.paused {
+            Reach::Uniform(Some(self.new_revision))
+        } else {
+            Reach::Split(*self)
+        }
+    }
+}
+
 /// The revision an agent should run given a rollout of `new_revision` at `percent` over
 /// `previous_revision`, while the rollout is not paused (see [`Rollout::revision_for`]).
 pub fn revision_for_agent(
@@ -170,6 +194,43 @@ mod tests {
         assert_ne!(rollout_bucket("ab", "c"), rollout_bucket("a", "bc"));
     }
     const PINNED_BUCKETS: [u32; 3] = [3932, 7832, 7491];
+
+    proptest! {
+        /// A rollout said to reach every agent alike gives every agent that revision, whatever
+        /// it runs now.
+        #[test]
+        fn a_uniform_reach_is_what_every_agent_gets(
+            previous in proptest::option::of(1i64..4),
+            new_revision in 1i64..4,
+            percent in prop_oneof![Just(0u8), Just(100u8), 0u8..=100],
+            paused in any::<bool>(),
+            agents in proptest::collection::vec("[a-z0-9-]{1,12}", 1..40),
+            running in proptest::option::of(1i64..4),
+        ) {
+            let rollout = Rollout { previous_revision: previous, new_revision, percent, paused };
+            if let Reach::Uniform(revision) = rollout.reach() {
+                for agent in &agents {
+                    prop_assert_eq!(rollout.revision_for(agent, "nginx", running), revision);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reach_is_uniform_only_at_the_ends_of_a_running_rollout() {
+        let rollout = |percent, paused| Rollout {
+            previous_revision: Some(1),
+            new_revision: 2,
+            percent,
+            paused,
+        };
+        assert_eq!(rollout(0, false).reach(), Reach::Uniform(Some(1)));
+        assert_eq!(rollout(0, true).reach(), Reach::Uniform(Some(1)));
+        assert_eq!(rollout(100, false).reach(), Reach::Uniform(Some(2)));
+        // Paused at 100 %, agents that do not run revision 2 yet keep revision 1.
+        assert_eq!(rollout(100, true).reach(), Reach::Split(rollout(100, true)));
+        assert_eq!(rollout(40, false).reach(), Reach::Split(rollout(40, false)));
+    }
 
     #[test]
     fn percent_zero_and_hundred_are_nobody_and_everybody() {

@@ -8,6 +8,8 @@
 //! hash; never a rendered bundle.
 
 mod cache;
+mod loading;
+mod published;
 mod renders;
 mod snapshot;
 
@@ -21,12 +23,11 @@ use logplane_store::{Ctx, Store, StoreResult};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use cache::BoundedCache;
+use loading::Snapshots;
+use published::Published;
 use renders::Renders;
 pub use snapshot::{ComputedBundle, Snapshot};
 
-/// Tenants whose snapshot is kept; beyond, the least recently loaded is read again when needed.
-const SNAPSHOTS_KEPT: usize = 1024;
 /// What a sync call that could not wait is told: poll again after this many seconds.
 const RETRY_AFTER_FULL_SECONDS: u64 = 5;
 
@@ -49,10 +50,8 @@ pub enum SyncOutcome {
 
 pub struct Distribution {
     renders: Renders,
-    snapshots: Mutex<BoundedCache<String, Arc<Snapshot>>>,
-    /// One loader per tenant at a time: the first agent to need a new generation reads it, the
-    /// others wait for that read instead of repeating it.
-    loaders: Mutex<HashMap<String, Arc<Loader>>>,
+    snapshots: Arc<Snapshots>,
+    published: Published,
     /// Calls waiting now, and how many may.
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -62,15 +61,6 @@ pub struct Distribution {
     /// Set at shutdown: waiting calls answer at once, so the server stops without holding
     /// agents for a whole wait.
     stopping: watch::Sender<bool>,
-}
-
-/// A tenant's snapshot being read. The calls waiting for it are woken all at once when it is
-/// in, to run on every core: handed a lock one after another, ten thousand calls woken by one
-/// change would start one at a time.
-#[derive(Default)]
-struct Loader {
-    loading: tokio::sync::Mutex<()>,
-    loaded: tokio::sync::Notify,
 }
 
 /// Counts a waiting call for as long as it waits.
@@ -84,10 +74,11 @@ impl Drop for WaitingCall<'_> {
 
 impl Distribution {
     pub fn new(ingest_base_url: &str, max_waiting: usize) -> Result<Self, String> {
+        let snapshots = Arc::new(Snapshots::new());
         Ok(Self {
             renders: Renders::new(ingest_base_url)?,
-            snapshots: Mutex::new(BoundedCache::new(SNAPSHOTS_KEPT)),
-            loaders: Mutex::new(HashMap::new()),
+            snapshots: snapshots.clone(),
+            published: Published::new(snapshots),
             waiting: AtomicUsize::new(0),
             max_waiting,
             recording: Arc::default(),
@@ -116,13 +107,6 @@ impl Distribution {
         admitted.then_some(WaitingCall(&self.waiting))
     }
 
-    fn cached(&self, tenant: &str, minimum: i64) -> Option<Arc<Snapshot>> {
-        let snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-        snapshots
-            .get(&tenant.to_string())
-            .filter(|snapshot| snapshot.generation >= minimum)
-    }
-
     /// The tenant's snapshot at `minimum` or newer.
     pub async fn snapshot(
         &self,
@@ -131,50 +115,15 @@ impl Distribution {
         tenant: &str,
         minimum: i64,
     ) -> StoreResult<Arc<Snapshot>> {
-        loop {
-            if let Some(snapshot) = self.cached(tenant, minimum) {
-                return Ok(snapshot);
-            }
-            let loader = {
-                let mut loaders = self.loaders.lock().unwrap_or_else(|e| e.into_inner());
-                // Loaders of tenants nobody is loading for are dropped as they go idle.
-                loaders.retain(|_, loader| Arc::strong_count(loader) > 1);
-                loaders.entry(tenant.to_string()).or_default().clone()
-            };
-            // Registered before trying the lock, so a load that ends after a failed try is
-            // sure to wake this call.
-            let loaded = loader.loaded.notified();
-            tokio::pin!(loaded);
-            loaded.as_mut().enable();
-            let Ok(loading) = loader.loading.try_lock() else {
-                loaded.await;
-                continue;
-            };
-            // A load may have ended between the cache's check and the lock.
-            if let Some(snapshot) = self.cached(tenant, minimum) {
-                return Ok(snapshot);
-            }
-            // Read after `minimum` was published, so at `minimum` or newer.
-            let result = store.load_distribution(ctx, tenant).await;
-            let result = result.map(|distribution| {
-                let snapshot = Arc::new(Snapshot::new(distribution));
-                self.snapshots
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(tenant.to_string(), snapshot.clone());
-                snapshot
-            });
-            drop(loading);
-            loader.loaded.notify_waiters();
-            return result;
-        }
+        self.snapshots.get(store, ctx, tenant, minimum).await
     }
 
     /// Answers a sync call whose report was recorded: at once when the agent's bundle differs
     /// from `known` (or the agent must send its full state), otherwise when a change of the
-    /// tenant's distribution changes it, or `Unchanged` at the end of `wait`. Wake-ups come from
-    /// the store's generation watch: at once for changes made on this replica, at the next poll
-    /// for changes made by others.
+    /// tenant's distribution changes it, or `Unchanged` at the end of `wait`. Changes come from
+    /// the store's generation watch (at once for changes made on this replica, at the next poll
+    /// for changes made by others), through the tenant's published snapshot: a waiting call
+    /// wakes only for a change that changes some bundle (`published.rs`).
     pub async fn sync(
         &self,
         store: Arc<dyn Store>,
@@ -190,16 +139,26 @@ impl Distribution {
         let mut changes = store.watch_distribution(&agent.tenant);
         let mut stopping = self.stopping.subscribe();
         let mut minimum = report.generation;
+        let mut published = Some(
+            self.published
+                .subscribe(&store, ctx, &agent.tenant, minimum)
+                .await?,
+        );
         let mut waiter = None;
         loop {
             minimum = minimum.max(*changes.borrow_and_update());
-            let computed = {
-                // Scoped so the snapshot is not held while waiting: a newer one may replace it.
-                let snapshot = self
-                    .snapshot(store.as_ref(), ctx, &agent.tenant, minimum)
-                    .await?;
-                snapshot.bundle_for(&agent, &self.renders)
+            let newest_published = published
+                .as_mut()
+                .map(|published| published.borrow_and_update().clone());
+            let snapshot = match newest_published {
+                Some(snapshot) if snapshot.generation >= minimum => snapshot,
+                _ => {
+                    self.snapshots
+                        .get(store.as_ref(), ctx, &agent.tenant, minimum)
+                        .await?
+                }
             };
+            let computed = snapshot.bundle_for(&agent, &self.renders);
             let signature = computed.sent.signature();
             if signature != recorded {
                 self.record_in_background(store.clone(), ctx.clone(), &agent.id, &computed);
@@ -229,12 +188,37 @@ impl Distribution {
                 }
             }
             drop(computed);
+            // The published snapshot wakes this call for every change of its bundle when it
+            // has the effect this call computed from. A call whose own report made it read a
+            // newer snapshot than the one published is ahead of the tenant's task until that
+            // task catches up, and follows every generation meanwhile.
+            let in_step = published.as_ref().is_some_and(|published| {
+                let current = published.borrow();
+                Arc::ptr_eq(&current, &snapshot) || current.effect == snapshot.effect
+            });
+            drop(snapshot);
+            let follow_generations = async {
+                if in_step {
+                    std::future::pending::<()>().await;
+                }
+                if changes.changed().await.is_err() {
+                    // The store dropped the channel (it never does while a receiver lives);
+                    // answer at the deadline rather than spin.
+                    tokio::time::sleep_until(deadline).await;
+                }
+            };
+            let follow_published = async {
+                match published.as_mut() {
+                    Some(receiver) => receiver.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        // The store dropped the channel (it never does while a receiver lives);
-                        // answer at the deadline rather than spin.
-                        tokio::time::sleep_until(deadline).await;
+                () = follow_generations => {}
+                still_published = follow_published => {
+                    if !still_published {
+                        // The tenant's task stopped: follow the generations from here on.
+                        published = None;
                     }
                 }
                 _ = stopping.changed() => {}

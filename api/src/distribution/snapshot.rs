@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use logplane_collect::{AgentFacts, RenderedConfig, SelectorMatcher, assemble_bundle};
-use logplane_model::{AgentType, ConfigBundle};
+use logplane_collect::{AgentFacts, Reach, RenderedConfig, SelectorMatcher, assemble_bundle};
+use logplane_model::{AgentSelector, AgentType, ConfigBundle};
 use logplane_store::distribution::{
     ConfigDistribution, SentBundle, SentConfig, SyncingAgent, TenantDistribution,
     bundle_config_name,
@@ -32,8 +32,71 @@ pub struct ComputedBundle {
     pub sent: SentBundle,
 }
 
+/// Everything of a snapshot that an agent's bundle is computed from, and nothing else: two
+/// snapshots with equal effects give every agent the same bundle. A change that leaves the
+/// effect as it was (a revision stored at 0 %, a group without configs, a config bound nowhere
+/// changing its description) need not wake the agents waiting for one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Effect {
+    /// Groups that bind configs: project, selector and the configs' names.
+    groups: Vec<(String, AgentSelector, Vec<String>)>,
+    /// Configs: project, name, who gets which revision, and the revisions that can be handed
+    /// out with their content hashes (a config deleted and made again starts its numbers over).
+    configs: Vec<ConfigEffect>,
+}
+
+/// A config's project and name, who gets which revision, and those revisions' numbers and
+/// content hashes.
+type ConfigEffect = (String, String, Reach, Vec<(i64, String)>);
+
+impl Effect {
+    fn of(distribution: &TenantDistribution) -> Self {
+        let groups = distribution
+            .groups
+            .iter()
+            .filter(|group| !group.configs.is_empty())
+            .map(|group| {
+                let mut configs = group.configs.clone();
+                configs.sort();
+                (group.project.clone(), group.selector.clone(), configs)
+            })
+            .collect();
+        let mut configs: Vec<_> = distribution
+            .configs
+            .iter()
+            .map(|config| {
+                let reach = config.rollout.reach();
+                let reachable = |revision: i64| match reach {
+                    Reach::Uniform(given) => given == Some(revision),
+                    Reach::Split(rollout) => {
+                        revision == rollout.new_revision
+                            || Some(revision) == rollout.previous_revision
+                    }
+                };
+                let mut revisions: Vec<(i64, String)> = config
+                    .revisions
+                    .iter()
+                    .filter(|revision| reachable(revision.revision))
+                    .map(|revision| (revision.revision, revision.content_hash.clone()))
+                    .collect();
+                revisions.sort();
+                (
+                    config.project.clone(),
+                    config.name.clone(),
+                    reach,
+                    revisions,
+                )
+            })
+            .collect();
+        configs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Self { groups, configs }
+    }
+}
+
 pub struct Snapshot {
     pub generation: i64,
+    /// Compared between generations: see [`Effect`].
+    pub effect: Effect,
     tenant: String,
     groups: Vec<(String, Vec<String>, SelectorMatcher)>,
     configs: HashMap<(String, String), ConfigDistribution>,
@@ -42,6 +105,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(distribution: TenantDistribution) -> Self {
+        let effect = Effect::of(&distribution);
         let groups = distribution
             .groups
             .into_iter()
@@ -57,6 +121,7 @@ impl Snapshot {
             .collect();
         Self {
             generation: distribution.generation,
+            effect,
             tenant: distribution.tenant,
             groups,
             configs,
@@ -155,6 +220,141 @@ impl Snapshot {
             },
             body,
             bundle,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logplane_collect::Rollout;
+    use logplane_model::CollectionConfigSpec;
+    use logplane_store::distribution::{
+        AppliedConfig, ConfigDistribution, GroupSelection, RevisionSpec,
+    };
+
+    fn revision(revision: i64, path: &str) -> RevisionSpec {
+        let spec: CollectionConfigSpec = serde_json::from_value(serde_json::json!({
+            "sources": [{"file": {"include": [path]}}],
+            "destination": {"logstore": "nginx"}
+        }))
+        .unwrap();
+        RevisionSpec {
+            revision,
+            content_hash: format!("hash-of-{path}"),
+            spec: Arc::new(spec),
+        }
+    }
+
+    fn distribution(
+        generation: i64,
+        rollout: Rollout,
+        revisions: Vec<RevisionSpec>,
+        bound: &[&str],
+    ) -> TenantDistribution {
+        TenantDistribution {
+            tenant: "acme".into(),
+            generation,
+            groups: vec![GroupSelection {
+                project: "web".into(),
+                name: "frontends".into(),
+                selector: AgentSelector::default(),
+                configs: bound.iter().map(|c| c.to_string()).collect(),
+            }],
+            configs: vec![ConfigDistribution {
+                project: "web".into(),
+                name: "nginx".into(),
+                rollout,
+                revisions,
+            }],
+        }
+    }
+
+    fn rollout(previous: Option<i64>, new_revision: i64, percent: u8) -> Rollout {
+        Rollout {
+            previous_revision: previous,
+            new_revision,
+            percent,
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn a_revision_stored_at_zero_percent_changes_no_bundle() {
+        let before = distribution(
+            1,
+            rollout(None, 1, 100),
+            vec![revision(1, "/a")],
+            &["nginx"],
+        );
+        let stored = distribution(
+            2,
+            rollout(Some(1), 2, 0),
+            vec![revision(1, "/a"), revision(2, "/b")],
+            &["nginx"],
+        );
+        assert_eq!(Effect::of(&before), Effect::of(&stored));
+        // And indeed: every agent, of every type, whatever it runs, gets the bundle it had.
+        let renders = Renders::new("http://ingest.example").unwrap();
+        let (before, stored) = (Snapshot::new(before), Snapshot::new(stored));
+        for (at, agent_type) in [
+            AgentType::Native,
+            AgentType::FluentBit,
+            AgentType::Vector,
+            AgentType::OtelCollector,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for running in [None, Some(1), Some(2)] {
+                let agent = SyncingAgent {
+                    id: format!("agent-{at}"),
+                    tenant: "acme".into(),
+                    agent_type,
+                    attributes: Default::default(),
+                    applied: running
+                        .map(|revision| AppliedConfig {
+                            project: "web".into(),
+                            config: "nginx".into(),
+                            revision,
+                        })
+                        .into_iter()
+                        .collect(),
+                };
+                assert_eq!(
+                    before.bundle_for(&agent, &renders).bundle.hash,
+                    stored.bundle_for(&agent, &renders).bundle.hash
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn changes_that_reach_agents_change_the_effect() {
+        let base = distribution(
+            1,
+            rollout(None, 1, 100),
+            vec![revision(1, "/a")],
+            &["nginx"],
+        );
+        let rolled = distribution(
+            2,
+            rollout(Some(1), 2, 10),
+            vec![revision(1, "/a"), revision(2, "/b")],
+            &["nginx"],
+        );
+        let unbound = distribution(2, rollout(None, 1, 100), vec![revision(1, "/a")], &[]);
+        // A config deleted and made again numbers its revisions from 1 again.
+        let remade = distribution(
+            2,
+            rollout(None, 1, 100),
+            vec![revision(1, "/c")],
+            &["nginx"],
+        );
+        let mut narrowed = base.clone();
+        narrowed.groups[0].selector.hostnames = vec!["web-1".into()];
+        for changed in [rolled, unbound, remade, narrowed] {
+            assert_ne!(Effect::of(&base), Effect::of(&changed), "{changed:?}");
         }
     }
 }
