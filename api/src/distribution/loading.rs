@@ -89,3 +89,49 @@ impl Snapshots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logplane_model::{Caller, Role};
+    use logplane_store::testing::TestDatabase;
+    use logplane_store::{Backend, Store};
+    use std::time::Duration;
+
+    /// Many calls needing a tenant's snapshot at once share one read, and every one of them is
+    /// answered: none is left waiting for a load that ended before it looked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_needing_one_snapshot_share_one_read() {
+        let database = TestDatabase::create(Backend::Sqlite).await;
+        let store: Arc<dyn Store> = Arc::new(database.open().await);
+        let ctx = Ctx::new(
+            Caller {
+                key_id: "agent-1".into(),
+                role: Role::Agent,
+                tenant: Some("acme".into()),
+            },
+            None,
+        );
+        for round in 0..20 {
+            let snapshots = Arc::new(Snapshots::new());
+            let calls: Vec<_> = (0..200)
+                .map(|_| {
+                    let (snapshots, store, ctx) = (snapshots.clone(), store.clone(), ctx.clone());
+                    tokio::spawn(
+                        async move { snapshots.get(store.as_ref(), &ctx, "acme", 0).await },
+                    )
+                })
+                .collect();
+            let mut read = Vec::new();
+            for call in calls {
+                // A generous bound that only a lost wake-up reaches.
+                let answered = tokio::time::timeout(Duration::from_secs(60), call).await;
+                read.push(answered.expect("every call is answered").unwrap().unwrap());
+            }
+            assert!(
+                read.iter().all(|s| Arc::ptr_eq(s, &read[0])),
+                "round {round}: the calls read the snapshot more than once"
+            );
+        }
+    }
+}

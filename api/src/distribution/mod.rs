@@ -107,17 +107,6 @@ impl Distribution {
         admitted.then_some(WaitingCall(&self.waiting))
     }
 
-    /// The tenant's snapshot at `minimum` or newer.
-    pub async fn snapshot(
-        &self,
-        store: &dyn Store,
-        ctx: &Ctx,
-        tenant: &str,
-        minimum: i64,
-    ) -> StoreResult<Arc<Snapshot>> {
-        self.snapshots.get(store, ctx, tenant, minimum).await
-    }
-
     /// Answers a sync call whose report was recorded: at once when the agent's bundle differs
     /// from `known` (or the agent must send its full state), otherwise when a change of the
     /// tenant's distribution changes it, or `Unchanged` at the end of `wait`. Changes come from
@@ -263,51 +252,5 @@ impl Distribution {
                 recording.remove(&agent);
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use logplane_model::{Caller, Role};
-    use logplane_store::Backend;
-    use logplane_store::testing::TestDatabase;
-
-    /// Many calls needing a tenant's snapshot at once share one read, and every one of them is
-    /// answered: none is left waiting for a load that ended before it looked.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn calls_needing_one_snapshot_share_one_read() {
-        let database = TestDatabase::create(Backend::Sqlite).await;
-        let store: Arc<dyn Store> = Arc::new(database.open().await);
-        let ctx = Ctx::new(
-            Caller {
-                key_id: "agent-1".into(),
-                role: Role::Agent,
-                tenant: Some("acme".into()),
-            },
-            None,
-        );
-        for round in 0..20 {
-            let distribution = Arc::new(Distribution::new("http://ingest.example", 1000).unwrap());
-            let calls: Vec<_> = (0..200)
-                .map(|_| {
-                    let (distribution, store, ctx) =
-                        (distribution.clone(), store.clone(), ctx.clone());
-                    tokio::spawn(async move {
-                        distribution.snapshot(store.as_ref(), &ctx, "acme", 0).await
-                    })
-                })
-                .collect();
-            let mut snapshots = Vec::new();
-            for call in calls {
-                // A generous bound that only a lost wake-up reaches.
-                let answered = tokio::time::timeout(Duration::from_secs(60), call).await;
-                snapshots.push(answered.expect("every call is answered").unwrap().unwrap());
-            }
-            assert!(
-                snapshots.iter().all(|s| Arc::ptr_eq(s, &snapshots[0])),
-                "round {round}: the calls read the snapshot more than once"
-            );
-        }
     }
 }
