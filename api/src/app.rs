@@ -34,6 +34,8 @@ pub struct AppState {
     pub api_limits: Arc<ApiRateLimiter>,
     /// Each agent's own budget for the agent protocol.
     pub agent_limits: Arc<ApiRateLimiter>,
+    /// Refused credentials by client address.
+    pub refusal_limits: Arc<ApiRateLimiter>,
     /// Agents' bundles: snapshots, renders and the long poll.
     pub distribution: Arc<Distribution>,
 }
@@ -50,6 +52,9 @@ pub struct AppOptions {
     pub default_tenant_rate: ApiRate,
     /// Every agent's rate on the agent protocol.
     pub agent_rate: ApiRate,
+    /// Refused credentials per client address that are answered 401 and audited; beyond,
+    /// 429 without an audit row (`auth/refusals.rs`).
+    pub refused_credential_rate: ApiRate,
     /// The base URL of the ingest service, written into rendered configs.
     pub ingest_url: String,
     /// Sync calls that may wait at once on this replica; beyond, calls are answered without
@@ -74,6 +79,10 @@ impl Default for AppOptions {
             agent_rate: ApiRate {
                 per_sec: 10,
                 burst: 30,
+            },
+            refused_credential_rate: ApiRate {
+                per_sec: 10,
+                burst: 100,
             },
             ingest_url: DEFAULT_INGEST_URL.to_string(),
             max_waiting_agents: 50_000,
@@ -143,6 +152,10 @@ pub fn build_with(
             options.default_tenant_rate,
         )),
         agent_limits: Arc::new(ApiRateLimiter::new(options.agent_rate, options.agent_rate)),
+        refusal_limits: Arc::new(ApiRateLimiter::new(
+            options.refused_credential_rate,
+            options.refused_credential_rate,
+        )),
         distribution: Arc::new(Distribution::new(
             &options.ingest_url,
             options.max_waiting_agents,
@@ -151,6 +164,7 @@ pub fn build_with(
     let distribution = state.distribution.clone();
     spawn_limiter_housekeeping(&state.api_limits);
     spawn_limiter_housekeeping(&state.agent_limits);
+    spawn_limiter_housekeeping(&state.refusal_limits);
     let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound("no resource at this path".into()) })

@@ -151,6 +151,14 @@ pub struct ServeArgs {
     /// Agent-protocol requests each agent may send in a burst above its sustained rate.
     #[arg(long, env = "LOGPLANE_AGENT_BURST", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub agent_burst: i64,
+    /// Refused credentials (unknown API keys, enrollment tokens, bad or revoked tokens) per
+    /// second from one client address that are answered 401 and audited; beyond, 429 with
+    /// `Retry-After` and no audit row. Valid credentials are never held back.
+    #[arg(long, env = "LOGPLANE_REFUSED_CREDENTIALS_PER_SEC", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub refused_credentials_per_sec: i64,
+    /// Refused credentials one client address may present in a burst above that rate.
+    #[arg(long, env = "LOGPLANE_REFUSED_CREDENTIALS_BURST", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub refused_credentials_burst: i64,
     /// An agent silent for longer is shown offline. At least 70 s: agents may wait 60 s in a sync.
     #[arg(long, env = "LOGPLANE_AGENT_OFFLINE_AFTER_SECONDS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(70..=86_400))]
     pub agent_offline_after_seconds: u64,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -41,8 +42,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
                 tracing::error!(%error, "cannot accept connections; pausing");
@@ -51,9 +52,15 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             }
         };
         // A clone of the router is one `Arc`; the route table is shared, never rebuilt.
+        // The peer's address rides on each request as axum's `ConnectInfo`: refused
+        // credentials are counted by client address.
         let service = router
             .clone()
-            .map_request(|request: hyper::Request<Incoming>| request.map(Body::new));
+            .map_request(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
         let connection =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);

@@ -121,7 +121,7 @@ const STANDARD_RESPONSES: &[StandardResponse] = &[
     StandardResponse {
         status: "429",
         name: "RateLimited",
-        description: "The tenant's or the API key's request rate is exhausted; retry after `Retry-After` seconds",
+        description: "A request budget is exhausted (the tenant's, the API key's or agent's, or the refused credentials of the client's address); retry after `Retry-After` seconds",
         headers: &[
             ("Retry-After", "Seconds to wait before retrying"),
             (
@@ -228,7 +228,9 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
         .as_deref()
         .is_some_and(|id| CREDENTIAL_OPERATIONS.contains(&id))
     {
-        applicable.push("401");
+        // A client address presenting too many refused credentials is answered 429
+        // (`auth/refusals.rs`).
+        applicable.extend(["401", "429"]);
     }
     if has_path_parameters {
         // A path parameter that does not parse as its type (a shard id past i64) is a 400.

@@ -148,6 +148,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_sec: args.agent_requests_per_sec,
             burst: args.agent_burst,
         },
+        refused_credential_rate: ApiRate {
+            per_sec: args.refused_credentials_per_sec,
+            burst: args.refused_credentials_burst,
+        },
         ingest_url: args.ingest_url.clone(),
         max_waiting_agents: usize::try_from(args.max_waiting_agents).unwrap_or(usize::MAX),
     };

@@ -33,6 +33,8 @@ pub struct RateLimitStatus {
 pub enum Budget {
     Tenant,
     Key,
+    /// Refused credentials presented from one client address.
+    ClientAddress,
 }
 
 impl Budget {
@@ -40,6 +42,7 @@ impl Budget {
         match self {
             Budget::Tenant => "tenant",
             Budget::Key => "API key",
+            Budget::ClientAddress => "client address",
         }
     }
 }
@@ -126,10 +129,7 @@ impl ApiRateLimiter {
             Some((name, rate)) => Some(self.check_tenant(name, rate)?),
             None => None,
         };
-        let key_snapshot = self.admit(
-            Budget::Key,
-            self.keys.check_key(&self.names.hash_one(key_id)),
-        )?;
+        let key_snapshot = self.check_one(Budget::Key, key_id)?;
         Ok(match tenant_snapshot {
             Some(tenant)
                 if tenant.remaining_burst_capacity() < key_snapshot.remaining_burst_capacity() =>
@@ -138,6 +138,18 @@ impl ApiRateLimiter {
             }
             _ => status_of(&key_snapshot),
         })
+    }
+
+    /// Admits or refuses one event of `name` against its own budget alone, at the key rate;
+    /// a refusal names `budget`. For budgets that are not an API key's: an agent's requests, or
+    /// the refused credentials of one client address.
+    pub fn check_name(&self, budget: Budget, name: &str) -> Result<RateLimitStatus, RateLimited> {
+        self.check_one(budget, name)
+            .map(|snapshot| status_of(&snapshot))
+    }
+
+    fn check_one(&self, budget: Budget, name: &str) -> Result<StateSnapshot, RateLimited> {
+        self.admit(budget, self.keys.check_key(&self.names.hash_one(name)))
     }
 
     fn check_tenant(&self, tenant: &str, rate: ApiRate) -> Result<StateSnapshot, RateLimited> {

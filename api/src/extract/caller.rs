@@ -13,6 +13,7 @@ use logplane_quota::RateLimitStatus;
 use logplane_store::{Ctx, KeyIdentity};
 
 use crate::app::AppState;
+use crate::auth::refusals::{ClientAddress, refuse};
 use crate::problem::ApiError;
 
 /// The id of the request, set by the request middleware before any extractor runs.
@@ -114,10 +115,7 @@ async fn identify(
                 reason: Some(reason.clone()),
                 request_id: request_id(parts),
             };
-            if let Err(error) = state.store.record_denied(event).await {
-                tracing::warn!(%error, "could not record a refused credential");
-            }
-            Err(ApiError::Unauthorized(reason))
+            Err(refuse(state, ClientAddress::of(parts), event, reason).await)
         }
     }
 }

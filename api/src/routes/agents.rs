@@ -15,10 +15,11 @@ use utoipa_axum::routes;
 use super::page_response;
 use super::tenants::TenantPath;
 use crate::app::AppState;
+use crate::auth::refusals::{ClientAddress, refuse};
 use crate::auth::secrets::{hash_secret, new_secret};
 use crate::extract::page::PageParams;
 use crate::extract::{ApiJson, ApiPath, Authenticated, PageQuery, RequestId};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::ApiResult;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -53,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn agent_enroll(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    client: ClientAddress,
     ApiJson(request): ApiJson<AgentEnrollRequest>,
 ) -> ApiResult<Response> {
     let token_hash = hash_secret(&request.token);
@@ -76,12 +78,8 @@ async fn agent_enroll(
             reason: Some("unknown, expired or revoked enrollment token".to_string()),
             request_id: Some(request_id.0),
         };
-        if let Err(error) = state.store.record_denied(event).await {
-            tracing::warn!(%error, "could not record a refused enrollment");
-        }
-        return Err(ApiError::Unauthorized(
-            "the enrollment token is unknown, expired or revoked".into(),
-        ));
+        let reason = "the enrollment token is unknown, expired or revoked".to_string();
+        return Err(refuse(&state, client, event, reason).await);
     };
     let location = format!(
         "/v1/tenants/{}/agents/{}",

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::auth::refusals::{ClientAddress, refuse};
 use crate::auth::secrets::hash_secret;
 use crate::extract::{ApiJson, RequestId};
 use crate::problem::{ApiError, ApiResult};
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn token_create(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    client: ClientAddress,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     if request.api_key.len() > MAX_API_KEY_CHARS {
@@ -54,12 +56,8 @@ async fn token_create(
             reason: Some("unknown or revoked API key".to_string()),
             request_id: Some(request_id.0),
         };
-        if let Err(error) = state.store.record_denied(event).await {
-            tracing::warn!(%error, "could not record a refused token exchange");
-        }
-        return Err(ApiError::Unauthorized(
-            "the API key is unknown or has been revoked".into(),
-        ));
+        let reason = "the API key is unknown or has been revoked".to_string();
+        return Err(refuse(&state, client, event, reason).await);
     };
     let access_token = state
         .tokens

@@ -11,6 +11,7 @@ mod collection;
 mod graceful_shutdown;
 mod json_logs;
 mod quick_start;
+mod refused_credentials;
 mod request_heads;
 mod restart;
 mod revocation;
