@@ -8,10 +8,13 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 secret="schemathesis-bootstrap-$(date +%s)-$RANDOM"
 
-# The admin key's rate limit is lifted: schemathesis sends far more than a client would, and
-# 429s would only shorten what it explores (rate limits have tests of their own).
+# The admin key's rate limit and the refused-credential budget of schemathesis's address are
+# lifted: schemathesis sends far more than a client would (thousands of requests without or with
+# bad credentials, to which it expects 401), and 429s would only shorten what it explores (rate
+# limits have tests of their own).
 LOGPLANE_BOOTSTRAP_ADMIN_KEY=$secret "$binary" serve --data-dir "$work/data" --listen "127.0.0.1:$port" \
   --key-requests-per-sec 1000000 --key-burst 1000000 \
+  --refused-credentials-per-sec 1000000 --refused-credentials-burst 1000000 \
   > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT

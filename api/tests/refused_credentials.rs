@@ -95,15 +95,9 @@ async fn refused_credentials_are_held_back_per_address(backend: logplane_store::
     // A valid key from the held-back address still gets its token.
     app.create_tenant("acme").await;
     let created = app
-        .call(
-            Method::POST,
-            "/v1/tenants/acme/api-keys",
-            Some(&app.admin),
-            Some(&json!({"name": "ci-bot", "role": "viewer"})),
-        )
+        .create_key("/v1/tenants/acme/api-keys", "ci-bot", "viewer")
         .await;
-    assert_eq!(created.status, StatusCode::CREATED);
-    let secret = created.json()["secret"].as_str().unwrap().to_string();
+    let secret = created["secret"].as_str().unwrap().to_string();
     let exchanged = from(
         &app,
         "192.0.2.7:40002",

@@ -306,9 +306,9 @@ impl TestApp {
             .to_string()
     }
 
-    /// Creates an API key (`/v1/api-keys` or `/v1/tenants/{t}/api-keys`) and returns its id
-    /// and a token minted from it.
-    pub async fn key_and_token(&self, keys_path: &str, name: &str, role: &str) -> (String, String) {
+    /// Creates an API key (`/v1/api-keys` or `/v1/tenants/{t}/api-keys`) and returns what the
+    /// creation answered, its secret included.
+    pub async fn create_key(&self, keys_path: &str, name: &str, role: &str) -> Value {
         let body = json!({ "name": name, "role": role });
         let response = self
             .call(Method::POST, keys_path, Some(&self.admin), Some(&body))
@@ -319,7 +319,13 @@ impl TestApp {
             "create key: {}",
             response.text()
         );
-        let created = response.json();
+        response.json()
+    }
+
+    /// Creates an API key (`/v1/api-keys` or `/v1/tenants/{t}/api-keys`) and returns its id
+    /// and a token minted from it.
+    pub async fn key_and_token(&self, keys_path: &str, name: &str, role: &str) -> (String, String) {
+        let created = self.create_key(keys_path, name, role).await;
         let token = self.exchange(created["secret"].as_str().unwrap()).await;
         (created["id"].as_str().unwrap().to_string(), token)
     }
