@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use logplane_model::{AgentSyncRequest, ConfigBundle, ValidationErrors};
@@ -102,6 +103,20 @@ fn known_hash(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(hash.to_string()))
 }
 
+/// The hash in `If-None-Match`, read where the request holds its headers. Taking the whole
+/// `HeaderMap` would copy it for every sync call; and header values share the connection's read
+/// buffer, so a copy held through the wait would keep that buffer (8 KiB) alive beside the one
+/// hyper reads the next request into.
+struct KnownHash(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for KnownHash {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        known_hash(&parts.headers).map(KnownHash)
+    }
+}
+
 fn with_headers(mut response: Response, hash: &str, full_state_requested: bool) -> Response {
     if let Ok(value) = HeaderValue::from_str(&format!("\"{hash}\"")) {
         response.headers_mut().insert(header::ETAG, value);
@@ -138,14 +153,10 @@ async fn agent_sync(
     AgentCaller(ctx): AgentCaller,
     ApiPath(path): ApiPath<AgentPath>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    KnownHash(known): KnownHash,
     ApiJson(request): ApiJson<AgentSyncRequest>,
 ) -> ApiResult<Response> {
     let wait = wait_from_query(query.as_deref())?;
-    let known = known_hash(&headers)?;
-    // Header values share the connection's read buffer; held through the wait, they would keep
-    // that buffer (8 KiB) alive beside the one hyper reads the next request into.
-    drop(headers);
     let report = state
         .store
         .report_agent_sync(&ctx, &path.agent, request)
