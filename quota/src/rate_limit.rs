@@ -141,8 +141,8 @@ impl ApiRateLimiter {
     }
 
     /// Admits or refuses one event of `name` against its own budget alone, at the key rate;
-    /// a refusal names `budget`. For budgets that are not an API key's: an agent's requests, or
-    /// the refused credentials of one client address.
+    /// a refusal names `budget`. For budgets that are not an API key's, such as the refused
+    /// credentials of one client address.
     pub fn check_name(&self, budget: Budget, name: &str) -> Result<RateLimitStatus, RateLimited> {
         self.check_one(budget, name)
             .map(|snapshot| status_of(&snapshot))

@@ -2,6 +2,7 @@
 //! once computed (a rendered revision, a snapshot of one generation), so forgetting one only
 //! costs computing it again.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 
@@ -23,7 +24,13 @@ impl<K: Hash + Eq + Clone, V: Clone> BoundedCache<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// By the key or a borrowed form of it (`&str` for `String` keys), so a lookup allocates
+    /// nothing.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries.get(key).cloned()
     }
 

@@ -38,7 +38,7 @@ impl Snapshots {
 
     fn kept(&self, tenant: &str, minimum: i64) -> Option<Arc<Snapshot>> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(&tenant.to_string())
+        kept.get(tenant)
             .filter(|snapshot| snapshot.generation >= minimum)
     }
 
@@ -93,25 +93,14 @@ impl Snapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logplane_model::{Caller, Role};
-    use logplane_store::testing::TestDatabase;
-    use logplane_store::{Backend, Store};
+    use crate::distribution::store_with_an_agent;
     use std::time::Duration;
 
     /// Many calls needing a tenant's snapshot at once share one read, and every one of them is
     /// answered: none is left waiting for a load that ended before it looked.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn calls_needing_one_snapshot_share_one_read() {
-        let database = TestDatabase::create(Backend::Sqlite).await;
-        let store: Arc<dyn Store> = Arc::new(database.open().await);
-        let ctx = Ctx::new(
-            Caller {
-                key_id: "agent-1".into(),
-                role: Role::Agent,
-                tenant: Some("acme".into()),
-            },
-            None,
-        );
+        let (_database, store, ctx) = store_with_an_agent().await;
         for round in 0..20 {
             let snapshots = Arc::new(Snapshots::new());
             let calls: Vec<_> = (0..200)

@@ -254,3 +254,20 @@ impl Distribution {
         });
     }
 }
+
+/// A fresh store and an agent's context, for tests that read a tenant's (empty) distribution.
+#[cfg(test)]
+async fn store_with_an_agent() -> (logplane_store::testing::TestDatabase, Arc<dyn Store>, Ctx) {
+    let database =
+        logplane_store::testing::TestDatabase::create(logplane_store::Backend::Sqlite).await;
+    let store: Arc<dyn Store> = Arc::new(database.open().await);
+    let ctx = Ctx::new(
+        logplane_model::Caller {
+            key_id: "agent-1".into(),
+            role: logplane_model::Role::Agent,
+            tenant: Some("acme".into()),
+        },
+        None,
+    );
+    (database, store, ctx)
+}

@@ -11,7 +11,7 @@
 //! [`Effect`]: super::snapshot::Effect
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use logplane_store::{Ctx, Store, StoreResult};
@@ -127,29 +127,36 @@ impl Follower {
             }
         }
         // Calls still waiting see the sender go and follow the store's generations themselves.
-        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
-        if senders
-            .get(&self.tenant)
-            .is_some_and(|kept| kept.same_channel(&sender))
-        {
-            senders.remove(&self.tenant);
-        }
+        self.forget(&mut self.lock_senders(), &sender);
     }
 
     /// Forgets the tenant's sender when no call holds a receiver; true when it did. Checked
     /// under the lock that subscribing takes, so no call subscribes to a sender being dropped.
     fn nobody_waits(&self, sender: &watch::Sender<Arc<Snapshot>>) -> bool {
-        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut senders = self.lock_senders();
         if sender.receiver_count() > 0 {
             return false;
         }
+        self.forget(&mut senders, sender);
+        true
+    }
+
+    fn lock_senders(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<Arc<Snapshot>>>> {
+        self.senders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes `sender` from `senders`, unless the tenant's entry is already another's.
+    fn forget(
+        &self,
+        senders: &mut HashMap<String, watch::Sender<Arc<Snapshot>>>,
+        sender: &watch::Sender<Arc<Snapshot>>,
+    ) {
         if senders
             .get(&self.tenant)
             .is_some_and(|kept| kept.same_channel(sender))
         {
             senders.remove(&self.tenant);
         }
-        true
     }
 }
 
@@ -164,4 +171,56 @@ fn publish(sender: &watch::Sender<Arc<Snapshot>>, snapshot: Arc<Snapshot>) {
         *current = snapshot;
         changes_bundles
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distribution::snapshot::tests::{first_revision_everywhere, second_revision_at};
+    use crate::distribution::store_with_an_agent;
+
+    #[test]
+    fn only_newer_snapshots_that_change_bundles_wake_the_waiting_calls() {
+        let snapshot = |distribution| Arc::new(Snapshot::new(distribution));
+        let (sender, mut waiting) = watch::channel(snapshot(first_revision_everywhere(1)));
+        waiting.borrow_and_update();
+
+        // A revision stored at 0 %: published, so later calls compute from it, but nobody woken.
+        publish(&sender, snapshot(second_revision_at(2, 0)));
+        assert!(!waiting.has_changed().unwrap());
+        assert_eq!(waiting.borrow().generation, 2);
+
+        // An older snapshot (a slow read) is ignored, whatever it holds.
+        publish(&sender, snapshot(second_revision_at(1, 50)));
+        assert!(!waiting.has_changed().unwrap());
+        assert_eq!(waiting.borrow().generation, 2);
+
+        publish(&sender, snapshot(second_revision_at(3, 50)));
+        assert!(waiting.has_changed().unwrap());
+        assert_eq!(waiting.borrow_and_update().generation, 3);
+    }
+
+    /// The task following a tenant ends when its last waiting call goes, and the next call
+    /// starts another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_is_followed_while_calls_wait() {
+        let (_database, store, ctx) = store_with_an_agent().await;
+        let published = Published::new(Arc::new(Snapshots::new()));
+        let followed = |published: &Published| published.senders.lock().unwrap().len();
+        for _ in 0..3 {
+            let first = published.subscribe(&store, &ctx, "acme", 0).await.unwrap();
+            let second = published.subscribe(&store, &ctx, "acme", 0).await.unwrap();
+            assert!(first.same_channel(&second), "one task per tenant");
+            assert_eq!(followed(&published), 1);
+            drop((first, second));
+            // A generous bound that only a task that never ends reaches.
+            tokio::time::timeout(Duration::from_secs(60), async {
+                while followed(&published) > 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .expect("the task ends with its last waiting call");
+        }
+    }
 }

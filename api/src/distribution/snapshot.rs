@@ -225,7 +225,7 @@ impl Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use logplane_collect::Rollout;
     use logplane_model::CollectionConfigSpec;
@@ -233,7 +233,7 @@ mod tests {
         AppliedConfig, ConfigDistribution, GroupSelection, RevisionSpec,
     };
 
-    fn revision(revision: i64, path: &str) -> RevisionSpec {
+    pub(in crate::distribution) fn revision(revision: i64, path: &str) -> RevisionSpec {
         let spec: CollectionConfigSpec = serde_json::from_value(serde_json::json!({
             "sources": [{"file": {"include": [path]}}],
             "destination": {"logstore": "nginx"}
@@ -246,7 +246,7 @@ mod tests {
         }
     }
 
-    fn distribution(
+    pub(in crate::distribution) fn distribution(
         generation: i64,
         rollout: Rollout,
         revisions: Vec<RevisionSpec>,
@@ -270,7 +270,11 @@ mod tests {
         }
     }
 
-    fn rollout(previous: Option<i64>, new_revision: i64, percent: u8) -> Rollout {
+    pub(in crate::distribution) fn rollout(
+        previous: Option<i64>,
+        new_revision: i64,
+        percent: u8,
+    ) -> Rollout {
         Rollout {
             previous_revision: previous,
             new_revision,
@@ -279,20 +283,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_revision_stored_at_zero_percent_changes_no_bundle() {
-        let before = distribution(
-            1,
+    /// Config `nginx`, bound to a group, at its first revision for every agent.
+    pub(in crate::distribution) fn first_revision_everywhere(
+        generation: i64,
+    ) -> TenantDistribution {
+        distribution(
+            generation,
             rollout(None, 1, 100),
             vec![revision(1, "/a")],
             &["nginx"],
-        );
-        let stored = distribution(
-            2,
-            rollout(Some(1), 2, 0),
+        )
+    }
+
+    /// `nginx`'s second revision rolling out at `percent` over the first.
+    pub(in crate::distribution) fn second_revision_at(
+        generation: i64,
+        percent: u8,
+    ) -> TenantDistribution {
+        distribution(
+            generation,
+            rollout(Some(1), 2, percent),
             vec![revision(1, "/a"), revision(2, "/b")],
             &["nginx"],
-        );
+        )
+    }
+
+    #[test]
+    fn a_revision_stored_at_zero_percent_changes_no_bundle() {
+        let before = first_revision_everywhere(1);
+        let stored = second_revision_at(2, 0);
         assert_eq!(Effect::of(&before), Effect::of(&stored));
         // And indeed: every agent, of every type, whatever it runs, gets the bundle it had.
         let renders = Renders::new("http://ingest.example").unwrap();
@@ -331,18 +350,8 @@ mod tests {
 
     #[test]
     fn changes_that_reach_agents_change_the_effect() {
-        let base = distribution(
-            1,
-            rollout(None, 1, 100),
-            vec![revision(1, "/a")],
-            &["nginx"],
-        );
-        let rolled = distribution(
-            2,
-            rollout(Some(1), 2, 10),
-            vec![revision(1, "/a"), revision(2, "/b")],
-            &["nginx"],
-        );
+        let base = first_revision_everywhere(1);
+        let rolled = second_revision_at(2, 10);
         let unbound = distribution(2, rollout(None, 1, 100), vec![revision(1, "/a")], &[]);
         // A config deleted and made again numbers its revisions from 1 again.
         let remade = distribution(

@@ -217,6 +217,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Returns once a submitter holds the turn and has taken its batch. The turn alone is not
+    /// enough: it may be handed to a submitter that has not run yet, and items queued before it
+    /// runs would go into its batch.
+    async fn wait_until_a_batch_is_taken<I: Send + 'static, O: Send + 'static>(
+        queue: &BatchQueue<I, O>,
+    ) {
+        while !queue.lock_queue().is_empty() || queue.turn.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Writes that arrive while a batch is being written go out together in the next one, and
     /// each caller gets its own item's result.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,9 +252,7 @@ mod tests {
             let (commits, write) = (commits.clone(), write.clone());
             async move { commits.submit(1, write).await }
         });
-        while commits.turn.try_lock().is_ok() {
-            tokio::task::yield_now().await;
-        }
+        wait_until_a_batch_is_taken(&commits).await;
         let others: Vec<_> = (2..=20)
             .map(|item| {
                 let (commits, write) = (commits.clone(), write.clone());
@@ -291,9 +300,7 @@ mod tests {
             let (commits, write) = (commits.clone(), write.clone());
             tokio::spawn(async move { commits.submit(1, write).await })
         };
-        while commits.turn.try_lock().is_ok() {
-            tokio::task::yield_now().await;
-        }
+        wait_until_a_batch_is_taken(&commits).await;
         leaving.abort();
         assert_eq!(commits.submit(2, write).await.unwrap(), 2);
         assert_eq!(written.load(Ordering::Relaxed), 2);
@@ -309,28 +316,50 @@ mod tests {
         assert!(rounds(std::iter::empty()).is_empty());
     }
 
-    #[tokio::test]
-    async fn batches_are_bounded() {
-        let commits: Arc<BatchQueue<u32, usize>> = Arc::new(BatchQueue::new(3));
-        let turn = commits.turn.clone().lock_owned().await;
+    /// Submits `count` items while `held` (the queue's turn) is held, then lets it go; returns
+    /// the size of the batch that carried each item.
+    async fn batch_sizes_after_the_turn_frees(
+        queue: Arc<BatchQueue<u32, usize>>,
+        held: tokio::sync::OwnedMutexGuard<()>,
+        count: u32,
+    ) -> Vec<usize> {
         let write = |items: Vec<u32>| async move {
             let size = items.len();
             items.into_iter().map(|_| Ok(size)).collect()
         };
-        let calls: Vec<_> = (0..7)
+        let calls: Vec<_> = (0..count)
             .map(|item| {
-                let commits = commits.clone();
-                tokio::spawn(async move { commits.submit(item, write).await })
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.submit(item, write).await })
             })
             .collect();
-        while commits.lock_queue().len() < 7 {
+        while queue.lock_queue().len() < count as usize {
             tokio::task::yield_now().await;
         }
-        drop(turn);
+        drop(held);
         let mut sizes = Vec::new();
         for call in calls {
             sizes.push(call.await.unwrap().unwrap());
         }
+        sizes
+    }
+
+    /// Two queues sharing one turn (SQLite's writers): while one holds it, the other's writes
+    /// wait in its queue and go out together once the turn is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shared_turn_gathers_what_queued_while_another_held_it() {
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let reports = Arc::new(BatchQueue::sharing_turn(64, turn.clone()));
+        let other_writer = turn.lock_owned().await;
+        let sizes = batch_sizes_after_the_turn_frees(reports, other_writer, 5).await;
+        assert_eq!(sizes, [5; 5], "one batch of all five");
+    }
+
+    #[tokio::test]
+    async fn batches_are_bounded() {
+        let commits = Arc::new(BatchQueue::new(3));
+        let turn = commits.turn.clone().lock_owned().await;
+        let sizes = batch_sizes_after_the_turn_frees(commits, turn, 7).await;
         assert!(sizes.iter().all(|size| *size <= 3), "{sizes:?}");
     }
 }

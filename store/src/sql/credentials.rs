@@ -72,15 +72,6 @@ impl SqlStore {
     }
 }
 
-/// Where a lookup's answer is found in [`SqlStore::read_key_identities`]'s map: an id may be
-/// looked up both ways in one batch.
-fn lookup_key(lookup: &KeyLookup) -> (bool, String) {
-    (
-        matches!(lookup, KeyLookup::Agent(_)),
-        lookup.id().to_string(),
-    )
-}
-
 fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
     let role: String = row.try_get("role")?;
     Ok(Caller {
@@ -91,7 +82,9 @@ fn caller_from_row(row: &AnyRow) -> StoreResult<Caller> {
     })
 }
 
-/// A credential looked up for a request, in a batch with others.
+/// A credential looked up for a request, in a batch with others. A batch answers by lookup: one
+/// id may be looked up both ways in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum KeyLookup {
     /// An API key or an agent with this id.
     Any(String),
@@ -130,7 +123,7 @@ impl SqlStore {
         match self.read_key_identities(&lookups).await {
             Ok(found) => lookups
                 .iter()
-                .map(|lookup| Ok(found.get(&lookup_key(lookup)).cloned()))
+                .map(|lookup| Ok(found.get(lookup).cloned()))
                 .collect(),
             Err(error) if lookups.len() == 1 => vec![Err(error)],
             Err(error) => {
@@ -138,18 +131,18 @@ impl SqlStore {
                 let mut results = Vec::with_capacity(lookups.len());
                 for lookup in &lookups {
                     let alone = self.read_key_identities(std::slice::from_ref(lookup)).await;
-                    results.push(alone.map(|mut found| found.remove(&lookup_key(lookup))));
+                    results.push(alone.map(|mut found| found.remove(lookup)));
                 }
                 results
             }
         }
     }
 
-    /// What `lookups` found, by [`lookup_key`].
+    /// What `lookups` found, by lookup.
     async fn read_key_identities(
         &self,
         lookups: &[KeyLookup],
-    ) -> StoreResult<HashMap<(bool, String), KeyIdentity>> {
+    ) -> StoreResult<HashMap<KeyLookup, KeyIdentity>> {
         let (agents, any): (Vec<&KeyLookup>, Vec<&KeyLookup>) = lookups
             .iter()
             .partition(|lookup| matches!(lookup, KeyLookup::Agent(_)));
@@ -168,7 +161,7 @@ impl SqlStore {
             }
             for row in query.fetch_all(&self.pool).await? {
                 let identity = self.identity_from_row(&row)?;
-                found.insert((false, identity.caller.key_id.clone()), identity);
+                found.insert(KeyLookup::Any(identity.caller.key_id.clone()), identity);
             }
         }
         if !agents.is_empty() {
@@ -183,7 +176,7 @@ impl SqlStore {
             for row in query.fetch_all(&self.pool).await? {
                 let caller = caller_from_row(&row)?;
                 found.insert(
-                    (true, caller.key_id.clone()),
+                    KeyLookup::Agent(caller.key_id.clone()),
                     KeyIdentity {
                         caller,
                         api_rate: None,
