@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::tokens::TokenService;
 use crate::distribution::Distribution;
+use crate::extract::TrustedProxies;
 use crate::extract::body::MAX_BODY_BYTES;
 use crate::openapi::{self, OperationIndex};
 use crate::problem::ApiError;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub refusal_limits: Arc<ApiRateLimiter>,
     /// Agents' bundles: snapshots, renders and the long poll.
     pub distribution: Arc<Distribution>,
+    /// Whose forwarding headers say who the client is.
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// Where rendered configs send records unless configured (`--ingest-url`).
@@ -60,6 +63,8 @@ pub struct AppOptions {
     /// Sync calls that may wait at once on this replica; beyond, calls are answered without
     /// waiting and told when to call again.
     pub max_waiting_agents: usize,
+    /// Proxies whose forwarding header names the client (none: the peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for AppOptions {
@@ -86,6 +91,7 @@ impl Default for AppOptions {
             },
             ingest_url: DEFAULT_INGEST_URL.to_string(),
             max_waiting_agents: 50_000,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -160,6 +166,7 @@ pub fn build_with(
             &options.ingest_url,
             options.max_waiting_agents,
         )?),
+        trusted_proxies: Arc::new(options.trusted_proxies),
     };
     let distribution = state.distribution.clone();
     spawn_limiter_housekeeping(&state.api_limits);

@@ -159,6 +159,16 @@ pub struct ServeArgs {
     /// Refused credentials one client address may present in a burst above that rate.
     #[arg(long, env = "LOGPLANE_REFUSED_CREDENTIALS_BURST", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub refused_credentials_burst: i64,
+    /// Proxies and load balancers in front of this server whose forwarding header names the
+    /// client (comma-separated addresses or networks, e.g. `10.0.0.0/8,192.0.2.10`). A request
+    /// from one of them is counted (refused-credential budget, request log) by the first address
+    /// in the header, read from the right, that is not itself trusted. Empty: the connection's
+    /// peer is the client and forwarding headers are ignored.
+    #[arg(long, env = "LOGPLANE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::extract::client_address::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies write the client's address into.
+    #[arg(long, env = "LOGPLANE_CLIENT_ADDRESS_HEADER", value_enum, default_value_t = crate::extract::client_address::ForwardingHeader::XForwardedFor)]
+    pub client_address_header: crate::extract::client_address::ForwardingHeader,
     /// An agent silent for longer is shown offline. At least 70 s: agents may wait 60 s in a sync.
     #[arg(long, env = "LOGPLANE_AGENT_OFFLINE_AFTER_SECONDS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(70..=86_400))]
     pub agent_offline_after_seconds: u64,

@@ -14,6 +14,7 @@ use crate::app::{self, AppOptions};
 use crate::auth::secrets::hash_secret;
 use crate::auth::tokens::{MIN_SIGNING_KEY_BYTES, TokenService};
 use crate::cli::{ServeArgs, StoreArgs};
+use crate::extract::TrustedProxies;
 use crate::scheduling;
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::metrics::Metrics;
@@ -154,6 +155,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ingest_url: args.ingest_url.clone(),
         max_waiting_agents: usize::try_from(args.max_waiting_agents).unwrap_or(usize::MAX),
+        trusted_proxies: TrustedProxies::new(
+            args.trusted_proxies.clone(),
+            args.client_address_header,
+        )
+        .map_err(|error| anyhow::anyhow!("--trusted-proxies: {error}"))?,
     };
     let metrics = Arc::new(Metrics::new());
     let (router, distribution) = app::build_with(store.clone(), tokens, options, metrics.clone())

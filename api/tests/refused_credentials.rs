@@ -11,6 +11,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
 use common::{TestApp, TestResponse};
 use logplane_api::app::AppOptions;
+use logplane_api::extract::TrustedProxies;
+use logplane_api::extract::client_address::{self, ForwardingHeader};
 use logplane_model::quota::ApiRate;
 use serde_json::{Value, json};
 
@@ -18,13 +20,38 @@ use serde_json::{Value, json};
 /// slower than this test sends.
 const BURST: i64 = 3;
 
+/// Options giving each address `BURST` refusals, behind `trusted_proxies`.
+fn small_budgets(trusted_proxies: TrustedProxies) -> AppOptions {
+    AppOptions {
+        refused_credential_rate: ApiRate {
+            per_sec: 1,
+            burst: BURST,
+        },
+        trusted_proxies,
+        ..Default::default()
+    }
+}
+
 async fn from(app: &TestApp, address: &str, path: &str, body: Value) -> TestResponse {
-    let mut request = Request::builder()
+    forwarded(app, address, &[], path, body).await
+}
+
+/// A request from the peer `address` carrying the forwarding header lines `forwarded_for`.
+async fn forwarded(
+    app: &TestApp,
+    address: &str,
+    forwarded_for: &[&str],
+    path: &str,
+    body: Value,
+) -> TestResponse {
+    let mut builder = Request::builder()
         .method(Method::POST)
         .uri(path)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
+        .header("content-type", "application/json");
+    for line in forwarded_for {
+        builder = builder.header("x-forwarded-for", *line);
+    }
+    let mut request = builder.body(Body::from(body.to_string())).unwrap();
     let peer: SocketAddr = address.parse().unwrap();
     request.extensions_mut().insert(ConnectInfo(peer));
     app.send(request).await
@@ -44,17 +71,7 @@ async fn denied_audit_events(app: &TestApp) -> usize {
 }
 
 async fn refused_credentials_are_held_back_per_address(backend: logplane_store::Backend) {
-    let app = TestApp::start_with(
-        backend,
-        AppOptions {
-            refused_credential_rate: ApiRate {
-                per_sec: 1,
-                burst: BURST,
-            },
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::start_with(backend, small_budgets(TrustedProxies::default())).await;
     let bad_key = json!({"api_key": "not-a-key"});
     let mut statuses = Vec::new();
     for _ in 0..6 {
@@ -109,3 +126,60 @@ async fn refused_credentials_are_held_back_per_address(backend: logplane_store::
 }
 
 with_each_backend!(refused_credentials_are_held_back_per_address);
+
+/// Behind a trusted load balancer every client arrives from the balancer's address; the budget
+/// follows the address the balancer forwarded, and a client cannot pick a fresh one by writing the
+/// header itself.
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted(backend: logplane_store::Backend) {
+    let trusted = vec![
+        client_address::parse_network("10.0.0.0/8").unwrap(),
+        client_address::parse_network("192.0.2.200").unwrap(),
+    ];
+    let proxies = TrustedProxies::new(trusted, ForwardingHeader::XForwardedFor).unwrap();
+    let app = TestApp::start_with(backend, small_budgets(proxies)).await;
+    // One client exhausts its budget through the balancer, writing a new address of its own
+    // choosing in front each time; the balancer appends what it saw.
+    for attempt in 0..BURST {
+        let spoofed = format!("203.0.113.{attempt}, 198.51.100.7");
+        let status = bad_key_from(&app, "10.0.0.5:40000", &[&spoofed]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        bad_key_from(&app, "10.0.0.6:40000", &["6.6.6.6", "198.51.100.7"]).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same client through another balancer node"
+    );
+    // Through a chain of two trusted proxies, the client is still the first untrusted hop.
+    assert_eq!(
+        bad_key_from(&app, "10.0.0.5:40000", &["198.51.100.7, 192.0.2.200"]).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same balancer keeps its own budget.
+    assert_eq!(
+        bad_key_from(&app, "10.0.0.5:40000", &["198.51.100.8"]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(denied_audit_events(&app).await, BURST as usize + 1);
+
+    // A peer that is not trusted is counted by its own address whatever header it sends.
+    for attempt in 0..=BURST {
+        let claimed = format!("198.51.100.{}", 10 + attempt);
+        let status = bad_key_from(&app, "198.51.100.9:40000", &[&claimed]).await;
+        let expected = if attempt < BURST {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected);
+    }
+}
+
+/// The status of a token exchange with an unknown key from `peer`, forwarded for `forwarded_for`.
+async fn bad_key_from(app: &TestApp, peer: &str, forwarded_for: &[&str]) -> StatusCode {
+    let bad_key = json!({"api_key": "not-a-key"});
+    forwarded(app, peer, forwarded_for, "/v1/auth/token", bad_key)
+        .await
+        .status
+}
+
+with_each_backend!(behind_a_trusted_proxy_the_forwarded_client_is_counted);

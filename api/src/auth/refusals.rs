@@ -5,54 +5,25 @@
 //! with `Retry-After` and nothing written. Valid credentials never draw on the budget, so one
 //! misconfigured agent behind a NAT does not lock its healthy neighbours out.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use logplane_model::audit::NewAuditEvent;
 use logplane_quota::rate_limit::Budget;
 
 use crate::app::AppState;
+use crate::extract::ClientAddress;
 use crate::problem::ApiError;
 
-/// The client's address, as its connection gave it; `None` for requests that came through no
-/// connection (tests that call the router in process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddress(pub Option<IpAddr>);
-
-impl ClientAddress {
-    pub fn of(parts: &Parts) -> Self {
-        Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip()),
-        )
-    }
-
-    /// The name the address's budget goes by. An IPv6 client is counted by its /64, which one
-    /// host or site usually holds whole: counting single addresses would let it take a fresh
-    /// budget with each of its 2^64 addresses.
-    fn budget_name(address: IpAddr) -> String {
-        match address {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    format!("{}/64", Ipv6Addr::from(prefix))
-                }
-            },
+/// The name an address's budget goes by. An IPv6 client is counted by its /64, which one host or
+/// site usually holds whole: counting single addresses would let it take a fresh budget with each
+/// of its 2^64 addresses.
+fn budget_name(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", Ipv6Addr::from(prefix))
         }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(Self::of(parts))
     }
 }
 
@@ -65,7 +36,7 @@ pub async fn refuse(
     reason: String,
 ) -> ApiError {
     if let Some(address) = client.0 {
-        let name = ClientAddress::budget_name(address);
+        let name = budget_name(address);
         if let Err(limited) = state
             .refusal_limits
             .check_name(Budget::ClientAddress, &name)
@@ -91,7 +62,7 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
-        let name = |text: &str| ClientAddress::budget_name(text.parse().unwrap());
+        let name = |text: &str| budget_name(text.parse().unwrap());
         assert_eq!(name("192.0.2.7"), "192.0.2.7");
         assert_eq!(name("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(name("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");

@@ -13,7 +13,8 @@ use logplane_quota::RateLimitStatus;
 use logplane_store::{Ctx, KeyIdentity};
 
 use crate::app::AppState;
-use crate::auth::refusals::{ClientAddress, refuse};
+use crate::auth::refusals::refuse;
+use crate::extract::ClientAddress;
 use crate::problem::ApiError;
 
 /// The id of the request, set by the request middleware before any extractor runs.

@@ -10,8 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::auth::refusals::{ClientAddress, refuse};
+use crate::auth::refusals::refuse;
 use crate::auth::secrets::hash_secret;
+use crate::extract::ClientAddress;
 use crate::extract::{ApiJson, RequestId};
 use crate::problem::{ApiError, ApiResult};
 

@@ -2,17 +2,18 @@
 //! problems (including axum's own 404 and 405) with the request id in them, and writes one log
 //! line and the metrics per request.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
 use crate::extract::caller::RateLimitSlot;
-use crate::extract::{OperationId, RequestId};
+use crate::extract::{ClientAddress, OperationId, RequestId};
 use crate::problem::{
     PROBLEM_CONTENT_TYPE, PendingProblem, insert_rate_limit_headers, problem_for_status,
 };
@@ -31,6 +32,17 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .and_then(|path| state.operations.lookup(request.method(), path.as_str()))
         .unwrap_or("unmatched");
     let method = request.method().clone();
+    let client = ClientAddress(
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|peer| {
+                state
+                    .trusted_proxies
+                    .client_address(peer.0.ip(), request.headers())
+            }),
+    );
+    request.extensions_mut().insert(client);
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
@@ -55,6 +67,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         operation,
         method = %method,
         status,
+        client = client.0.map(tracing::field::display),
         duration_ms = elapsed.as_micros() as f64 / 1000.0,
         "request"
     );

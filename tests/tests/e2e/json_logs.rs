@@ -103,6 +103,7 @@ async fn each_request_logs_one_json_line(backend: Backend) {
         let line = logged[0];
         assert_eq!(line["operation"], operation, "{line}");
         assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["client"], "127.0.0.1", "the connection's peer: {line}");
         let duration = line["duration_ms"]
             .as_f64()
             .unwrap_or_else(|| panic!("duration_ms is a number: {line}"));
