@@ -172,6 +172,11 @@ pub struct ServeArgs {
     /// An agent silent for longer is shown offline. At least 70 s: agents may wait 60 s in a sync.
     #[arg(long, env = "LOGPLANE_AGENT_OFFLINE_AFTER_SECONDS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(70..=86_400))]
     pub agent_offline_after_seconds: u64,
+    /// An agent silent for longer is removed (audited as `agent.expire`); its credential stops
+    /// working and it must enroll again. 0: agents are never removed for silence. Must exceed
+    /// `--agent-offline-after-seconds`.
+    #[arg(long, env = "LOGPLANE_AGENT_EXPIRE_AFTER_SECONDS", default_value_t = logplane_store::DEFAULT_AGENT_EXPIRY.as_secs(), value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub agent_expire_after_seconds: u64,
     /// A rollout pauses itself when more than this percentage of the agents that received its
     /// revision report failure.
     #[arg(long, env = "LOGPLANE_ROLLOUT_AUTO_PAUSE_FAILED_PERCENT", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]

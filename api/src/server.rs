@@ -98,6 +98,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let agent_settings = AgentSettings {
         offline_after: Duration::from_secs(args.agent_offline_after_seconds),
         auto_pause_failed_percent: args.rollout_auto_pause_failed_percent,
+        expire_after: agent_expiry(&args)?,
     };
     let sql_store = open_store(
         &args.store,
@@ -170,6 +171,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_millis(args.distribution_poll_ms),
     );
     spawn_rollout_guard(store.clone(), Duration::from_millis(args.rollout_check_ms));
+    if let Some(expire_after) = agent_settings.expire_after {
+        spawn_agent_expiry(store.clone(), expire_after);
+    }
     let scheduler_settings = args.scheduler_settings();
     tracing::info!(replica = %scheduler_settings.replica_id, "contending for the scheduler lease");
     let scheduler = scheduling::spawn(store, scheduler_settings, metrics);
@@ -261,11 +265,9 @@ async fn shutdown_signal() {
 /// or release happens to do it. Every replica runs it; the store's arbiter lock makes that safe.
 fn spawn_query_slot_reconciler(store: Arc<dyn Store>, lease_ttl: Duration) {
     let period = (lease_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+    spawn_every(period, move || {
+        let store = store.clone();
+        async move {
             if let Err(error) = store.reconcile_query_slots().await {
                 tracing::warn!(%error, "query-slot reconciliation failed; retrying");
             }
@@ -273,15 +275,61 @@ fn spawn_query_slot_reconciler(store: Arc<dyn Store>, lease_ttl: Duration) {
     });
 }
 
-/// Publishes distribution changes made through other replicas to the agents waiting here.
-fn spawn_distribution_poller(store: Arc<dyn Store>, period: Duration) {
+/// Runs `round` every `period`, for as long as the process lives; a round that overruns delays
+/// the next rather than bunching them.
+fn spawn_every<Round, Fut>(period: Duration, mut round: Round)
+where
+    Round: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            round().await;
+        }
+    });
+}
+
+/// Publishes distribution changes made through other replicas to the agents waiting here.
+fn spawn_distribution_poller(store: Arc<dyn Store>, period: Duration) {
+    spawn_every(period, move || {
+        let store = store.clone();
+        async move {
             if let Err(error) = store.poll_distribution().await {
                 tracing::warn!(%error, "polling distribution generations failed; retrying");
+            }
+        }
+    });
+}
+
+/// `--agent-expire-after-seconds`, checked against the offline threshold: an agent must be shown
+/// offline before it is removed for silence.
+fn agent_expiry(args: &ServeArgs) -> anyhow::Result<Option<Duration>> {
+    match args.agent_expire_after_seconds {
+        0 => Ok(None),
+        seconds if seconds <= args.agent_offline_after_seconds => anyhow::bail!(
+            "--agent-expire-after-seconds ({seconds}) must exceed \
+             --agent-offline-after-seconds ({}), or be 0 to never expire agents",
+            args.agent_offline_after_seconds
+        ),
+        seconds => Ok(Some(Duration::from_secs(seconds))),
+    }
+}
+
+/// Removes agents silent for longer than `expire_after`. Every replica runs it; the store audits
+/// only what its own delete removed, so that is safe. A sweep every 1/24 of the expiry (between a
+/// second and an hour) keeps an expired agent listed for at most that much longer.
+fn spawn_agent_expiry(store: Arc<dyn Store>, expire_after: Duration) {
+    let period = (expire_after / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    spawn_every(period, move || {
+        let store = store.clone();
+        async move {
+            match store.expire_silent_agents().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "expired silent agents"),
+                Err(error) => tracing::warn!(%error, "expiring silent agents failed; retrying"),
             }
         }
     });
@@ -304,4 +352,50 @@ fn spawn_rollout_guard(store: Arc<dyn Store>, period: Duration) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Serve::try_parse_from(std::iter::once("serve").chain(flags.iter().copied()))
+            .map(|serve| serve.args)
+    }
+
+    #[test]
+    fn agent_expiry_must_exceed_the_offline_threshold_or_be_off() {
+        let default = parse(&[]).unwrap();
+        assert_eq!(
+            agent_expiry(&default).unwrap(),
+            Some(logplane_store::DEFAULT_AGENT_EXPIRY)
+        );
+        let off = parse(&["--agent-expire-after-seconds", "0"]).unwrap();
+        assert_eq!(agent_expiry(&off).unwrap(), None);
+        let too_soon = parse(&["--agent-expire-after-seconds", "120"]).unwrap();
+        let refused = agent_expiry(&too_soon).unwrap_err().to_string();
+        assert!(
+            refused.contains("(120)") && refused.contains("--agent-offline-after-seconds (180)"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_networks_and_a_bad_one_is_named() {
+        let args = parse(&["--trusted-proxies", "10.0.0.0/8,192.0.2.1"]).unwrap();
+        let listed: Vec<String> = args.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(listed, ["10.0.0.0/8", "192.0.2.1/32"]);
+        let refused = parse(&["--trusted-proxies", "10.0.0.0/8,lb.internal"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("lb.internal"), "{refused}");
+    }
 }

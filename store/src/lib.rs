@@ -35,8 +35,8 @@ pub use context::{
 use distribution::{SentBundle, SyncReport, TenantDistribution};
 pub use error::{StoreError, StoreResult};
 pub use sql::{
-    AgentSettings, Backend, Leadership, LeaseBid, LeaseState, PoolStats, QuerySlotSettings,
-    SqlStore, StoreOptions,
+    AgentSettings, Backend, DEFAULT_AGENT_EXPIRY, Leadership, LeaseBid, LeaseState, PoolStats,
+    QuerySlotSettings, SqlStore, StoreOptions,
 };
 pub use worker_pool::{
     AutoSplitOutcome, CatalogShard, HandoverPhaseName, PlacementRow, PoolSnapshot, Published,
@@ -327,6 +327,9 @@ pub trait Store: WorkerPool + Send + Sync + 'static {
     /// Pauses rollouts whose updated agents fail too often; run now and then by every replica,
     /// and at once after a failure report (see [`Store::failure_reports`]). Returns how many it paused.
     async fn reconcile_rollouts(&self) -> StoreResult<usize>;
+    /// Removes the agents silent for longer than the configured expiry, auditing each; run now
+    /// and then by every replica. Returns how many it removed.
+    async fn expire_silent_agents(&self) -> StoreResult<u64>;
     /// Notified when an agent reports a failed bundle.
     fn failure_reports(&self) -> Arc<tokio::sync::Notify>;
 

@@ -9,7 +9,7 @@ use logplane_model::page::PageRequest;
 use logplane_model::{
     AgentEnrollRequest, AgentSyncRequest, AgentType, Caller, CollectionConfigSpec,
     CollectionConfigStatus, EnrollmentTokenRequest, LogstoreSpec, MachineGroupSpec, ProjectSpec,
-    QuotaSpec, Role, RolloutRequest, SyncState, SyncStatus, TenantSpec,
+    QuotaSpec, Role, RolloutRequest, SyncState, SyncStatus, TenantSpec, Timestamp,
 };
 use logplane_store::distribution::{SentBundle, SentConfig};
 use logplane_store::testing::TestDatabase;
@@ -49,6 +49,7 @@ conformance!(
     rollback_makes_a_new_revision_that_reaches_everyone,
     enrollment_tokens_enroll_until_they_expire_or_are_revoked,
     agents_are_credentials_and_deleting_one_revokes_it,
+    silent_agents_expire_and_free_their_quota,
     agents_act_only_for_themselves_within_their_tenant,
     sync_reports_detect_sequence_gaps_and_record_status_per_config,
     a_fleet_reporting_at_once_lands_every_report_and_a_gone_agent_fails_alone,
@@ -1021,18 +1022,7 @@ async fn agents_are_credentials_and_deleting_one_revokes_it(
             .items
             .is_empty()
     );
-    store
-        .put_quota(
-            &admin(),
-            "acme",
-            QuotaSpec {
-                max_agents: Some(1),
-                ..Default::default()
-            },
-            Precondition::None,
-        )
-        .await
-        .unwrap();
+    set_max_agents(&store, "acme", 1).await;
     let over = store
         .enroll_agent(&hash, request, &sha256_hex("agent-key-2"), None)
         .await;
@@ -1079,6 +1069,132 @@ async fn agents_are_credentials_and_deleting_one_revokes_it(
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn set_max_agents(store: &SqlStore, tenant: &str, max_agents: i64) {
+    let quota = QuotaSpec {
+        max_agents: Some(max_agents),
+        ..Default::default()
+    };
+    store
+        .put_quota(&admin(), tenant, quota, Precondition::None)
+        .await
+        .unwrap();
+}
+
+/// Makes agents look silent since `days` ago.
+async fn silence(db: &TestDatabase, agents: &[&EnrolledAgent], days: i64) {
+    let since = Timestamp::now().unix_micros() - days * 24 * 3600 * 1_000_000;
+    let ids: Vec<String> = agents.iter().map(|a| format!("'{}'", a.agent_id)).collect();
+    db.execute(&format!(
+        "UPDATE agents SET last_seen_at = {since} WHERE id IN ({})",
+        ids.join(", ")
+    ))
+    .await;
+}
+
+async fn expired_agents_of(store: &SqlStore, tenant: &str) -> Vec<String> {
+    let events = store
+        .list_audit_events(&admin(), Some(tenant), PageRequest::first(100))
+        .await
+        .unwrap();
+    events
+        .items
+        .into_iter()
+        .filter(|e| e.action == "agent.expire" && e.actor == "system:agent-expiry")
+        .map(|e| e.resource)
+        .collect()
+}
+
+async fn silent_agents_expire_and_free_their_quota(store: Arc<SqlStore>, db: TestDatabase) {
+    seed(&store, "acme").await;
+    seed(&store, "globex").await;
+    let gone = enroll(&store, "acme", AgentType::Native, json!({})).await;
+    let quiet = enroll(&store, "acme", AgentType::Native, json!({})).await;
+    let alive = enroll(&store, "acme", AgentType::Native, json!({})).await;
+    let elsewhere = enroll(&store, "globex", AgentType::Vector, json!({})).await;
+    // Silent for 8 days: past the default expiry of 7. Silent for 6: shown offline, kept.
+    silence(&db, &[&gone, &elsewhere], 8).await;
+    silence(&db, &[&quiet], 6).await;
+
+    assert_eq!(store.expire_silent_agents().await.unwrap(), 2);
+    for removed in [&gone, &elsewhere] {
+        assert!(
+            store
+                .find_agent_by_id(&removed.agent_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    for kept in [&quiet, &alive] {
+        assert!(
+            store
+                .find_agent_by_id(&kept.agent_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        expired_agents_of(&store, "acme").await,
+        [format!("tenants/acme/agents/{}", gone.agent_id)]
+    );
+    assert_eq!(expired_agents_of(&store, "globex").await.len(), 1);
+    // A second sweep finds nothing and audits nothing again.
+    assert_eq!(store.expire_silent_agents().await.unwrap(), 0);
+    assert_eq!(expired_agents_of(&store, "acme").await.len(), 1);
+
+    // At its quota, an enrollment first expires the tenant's silent agents itself rather than
+    // waiting for the next sweep.
+    set_max_agents(&store, "acme", 2).await;
+    silence(&db, &[&quiet], 30).await;
+    let newcomer = enroll(&store, "acme", AgentType::Native, json!({})).await;
+    assert!(
+        store
+            .find_agent_by_id(&quiet.agent_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(expired_agents_of(&store, "acme").await.len(), 2);
+    // With no silent agent left to expire, the quota holds.
+    let request: AgentEnrollRequest = serde_json::from_value(json!({
+        "token": "token-of-acme", "agent_type": "native", "attributes": {"hostname": "h"}
+    }))
+    .unwrap();
+    let over = store
+        .enroll_agent(
+            &sha256_hex("token-of-acme"),
+            request,
+            &sha256_hex("k"),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(over, Err(StoreError::QuotaExceeded(ref e)) if e.quota == "max_agents" && e.usage == 2),
+        "{over:?}"
+    );
+
+    // A store configured never to expire agents leaves silent ones alone.
+    silence(&db, &[&newcomer], 365).await;
+    let never = db
+        .open_with(&StoreOptions {
+            agents: AgentSettings {
+                expire_after: None,
+                ..AgentSettings::default()
+            },
+            ..StoreOptions::default()
+        })
+        .await;
+    assert_eq!(never.expire_silent_agents().await.unwrap(), 0);
+    assert!(
+        never
+            .find_agent_by_id(&newcomer.agent_id)
+            .await
+            .unwrap()
+            .is_some()
     );
 }
 
@@ -1371,6 +1487,7 @@ async fn failures_among_updated_agents_pause_the_rollout(store: Arc<SqlStore>, d
             agents: AgentSettings {
                 offline_after: Duration::from_secs(180),
                 auto_pause_failed_percent: 10,
+                ..AgentSettings::default()
             },
             ..StoreOptions::default()
         })

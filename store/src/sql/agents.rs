@@ -15,6 +15,7 @@ use logplane_model::{
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::agent_expiry::expire_silent;
 use super::audit;
 use super::machine_groups::MachineGroupKind;
 use super::quotas::{check_count, count};
@@ -215,7 +216,14 @@ impl SqlStore {
         // insert it allows cannot interleave with another enrollment.
         self.require_tenant(&mut tx, &tenant, true).await?;
         let quota = self.quota_in_tx(&mut tx, &tenant).await?;
-        let agents = count(&mut tx, "agents", "tenant = $1", &[&tenant]).await?;
+        let mut agents = count(&mut tx, "agents", "tenant = $1", &[&tenant]).await?;
+        if agents >= quota.max_agents
+            && let Some(cutoff) = self.agent_expiry_cutoff()
+        {
+            // Gone hosts must not hold the quota until the next sweep.
+            let expired = expire_silent(&mut tx, cutoff, Some(&tenant)).await?;
+            agents -= i64::try_from(expired).unwrap_or(i64::MAX);
+        }
         check_count("max_agents", quota.max_agents, agents, 1)?;
         let agent_id = new_agent_id();
         sqlx::query(

@@ -2,6 +2,7 @@
 //! PostgreSQL and SQLite differ in a handful of places (how a write transaction starts, row
 //! locks, connection settings, migrations); [`Backend`] names each of them.
 
+mod agent_expiry;
 mod agent_sync;
 mod agents;
 mod api_keys;
@@ -130,12 +131,18 @@ pub struct AgentSettings {
     /// A rollout pauses itself when more than this share of the agents that received its
     /// revision report failure.
     pub auto_pause_failed_percent: u8,
+    /// An agent not heard from for longer is removed (`agent_expiry.rs`); `None`: never.
+    pub expire_after: Option<Duration>,
 }
+
+/// How long an agent may stay silent before it is removed, unless configured.
+pub const DEFAULT_AGENT_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
             offline_after: Duration::from_secs(180),
+            expire_after: Some(DEFAULT_AGENT_EXPIRY),
             auto_pause_failed_percent: logplane_collect::rollout::DEFAULT_AUTO_PAUSE_FAILED_PERCENT,
         }
     }

@@ -454,6 +454,10 @@ impl Store for SqlStore {
         self.guard_rollouts().await
     }
 
+    async fn expire_silent_agents(&self) -> StoreResult<u64> {
+        self.expire_agents().await
+    }
+
     fn failure_reports(&self) -> Arc<tokio::sync::Notify> {
         self.failure_reports.clone()
     }
