@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -182,18 +183,37 @@ async fn write_round<T: BatchedWrite>(
     store: &SqlStore,
     items: Vec<T>,
 ) -> Vec<StoreResult<T::Output>> {
-    match retrying(|| write_once(store, &items)).await {
+    each_alone_if_together_fails(items.len(), "write", |range| {
+        let part = &items[range];
+        retrying(move || write_once(store, part))
+    })
+    .await
+}
+
+/// `attempt` over all of `count` items at once (given the range of items to try), one result
+/// per item; when that fails as a whole, `attempt` over each item alone, so an item that breaks
+/// a batch (a constraint, a value the database refuses) fails alone and the others still
+/// succeed.
+pub(super) async fn each_alone_if_together_fails<O, Attempt>(
+    count: usize,
+    what: &'static str,
+    attempt: impl Fn(Range<usize>) -> Attempt,
+) -> Vec<StoreResult<O>>
+where
+    Attempt: Future<Output = StoreResult<Vec<StoreResult<O>>>>,
+{
+    match attempt(0..count).await {
         Ok(results) => results,
-        Err(error) if items.len() == 1 => vec![Err(error)],
+        Err(error) if count == 1 => vec![Err(error)],
         Err(error) => {
-            tracing::debug!(%error, size = items.len(), "a batch failed; writing its items one by one");
-            let mut results = Vec::with_capacity(items.len());
-            for item in &items {
-                let alone = retrying(|| write_once(store, std::slice::from_ref(item))).await;
+            tracing::debug!(%error, what, size = count, "a batch failed; trying its items one by one");
+            let mut results = Vec::with_capacity(count);
+            for item in 0..count {
+                let alone = attempt(item..item + 1).await;
                 results.push(alone.and_then(|mut result| {
-                    result
-                        .pop()
-                        .unwrap_or_else(|| Err(StoreError::internal("a write of one gave nothing")))
+                    result.pop().unwrap_or_else(|| {
+                        Err(StoreError::internal("an attempt of one gave nothing"))
+                    })
                 }));
             }
             results

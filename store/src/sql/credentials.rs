@@ -8,6 +8,7 @@ use logplane_model::{Caller, QuotaSpec, Role, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::batching::each_alone_if_together_fails;
 use super::{SqlStore, dynamic, placeholders};
 use crate::context::KeyIdentity;
 use crate::error::{StoreError, StoreResult};
@@ -120,22 +121,18 @@ impl SqlStore {
         &self,
         lookups: Vec<KeyLookup>,
     ) -> Vec<StoreResult<Option<KeyIdentity>>> {
-        match self.read_key_identities(&lookups).await {
-            Ok(found) => lookups
-                .iter()
-                .map(|lookup| Ok(found.get(lookup).cloned()))
-                .collect(),
-            Err(error) if lookups.len() == 1 => vec![Err(error)],
-            Err(error) => {
-                tracing::debug!(%error, size = lookups.len(), "a batch of key lookups failed; looking each up alone");
-                let mut results = Vec::with_capacity(lookups.len());
-                for lookup in &lookups {
-                    let alone = self.read_key_identities(std::slice::from_ref(lookup)).await;
-                    results.push(alone.map(|mut found| found.remove(lookup)));
-                }
-                results
+        each_alone_if_together_fails(lookups.len(), "key lookup", |range| {
+            let part = &lookups[range];
+            async move {
+                // One lookup may be in a batch twice: each gets its answer.
+                let found = self.read_key_identities(part).await?;
+                Ok(part
+                    .iter()
+                    .map(|lookup| Ok(found.get(lookup).cloned()))
+                    .collect())
             }
-        }
+        })
+        .await
     }
 
     /// What `lookups` found, by lookup.
