@@ -294,6 +294,55 @@ fn the_count_band_holds_even_when_it_keeps_load_above_the_bound() {
 }
 
 #[test]
+fn a_shard_too_hot_for_the_band_is_held_alone_and_the_others_keep_the_band() {
+    // The simulator's Zipf case: 120 shards on 12 workers, loads Zipf (s = 1.1) over shard
+    // ranks. The hottest is 2.78 × the mean worker load; beside the 9 lightest others it would be
+    // 2.89 ×, over the bound of 2.83, so it is held alone and the other 119 shards share 11
+    // workers within one of each other.
+    let workers = pool(12, 3, 1000);
+    let shards = catalog(5, 24, 1);
+    let loads: Vec<u64> = (0..shards.len())
+        .map(|i| {
+            let rank = (i * 37) % shards.len() + 1;
+            (1_000_000.0 / (rank as f64).powf(1.1)) as u64
+        })
+        .collect();
+    let hottest = (0..shards.len()).max_by_key(|&i| loads[i]).unwrap();
+    let start = run(&workers, &shards, &[], &Assignment::empty());
+    let placement = run(&workers, &shards, &loads, &start.assignment);
+    check(&workers, &shards, &placement, &CHECK_ALL).unwrap();
+    let report = &placement.report.ingest;
+    assert_eq!(report.isolated_shards, 1);
+    assert!(report.within_load_bound, "{report:?}");
+    assert_eq!((report.min_per_worker, report.max_per_worker), (10, 11));
+    let host = placement
+        .assignment
+        .ingest_owner_at(hottest)
+        .unwrap()
+        .clone();
+    assert_eq!(held(&placement.assignment, Role::Ingest)[&host], 1);
+    // The hottest shard stayed where it was; only its worker's other shards moved.
+    assert_eq!(start.assignment.ingest_owner_at(hottest), Some(&host));
+    assert_eq!(relocations(&placement, Role::Ingest), 9);
+    let again = run(&workers, &shards, &loads, &placement.assignment);
+    assert_eq!(again.moves, []);
+
+    // Once the shard cools, its worker rejoins the band.
+    let cooled = vec![1000u64; shards.len()];
+    let after = run(&workers, &shards, &cooled, &placement.assignment);
+    check(&workers, &shards, &after, &CHECK_ALL).unwrap();
+    assert_eq!(after.report.ingest.isolated_shards, 0);
+    assert_eq!(
+        (
+            after.report.ingest.min_per_worker,
+            after.report.ingest.max_per_worker
+        ),
+        (10, 10)
+    );
+    assert_eq!(relocations(&after, Role::Ingest), 9);
+}
+
+#[test]
 fn a_worker_listed_twice_or_loads_of_the_wrong_length_are_refused() {
     use logplane_scheduler::{InputError, PlacementConfig, PlacementInput, place};
     let shards = catalog(1, 4, 1);

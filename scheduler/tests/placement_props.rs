@@ -403,6 +403,34 @@ proptest! {
         prop_assert!(after.report.ingest.within_load_bound);
     }
 
+    /// A shard heavier than a worker's fair load never keeps the pool above the bound: it is
+    /// held alone where the band would keep it over, and balanced within the band otherwise.
+    #[test]
+    fn a_dominant_shard_ends_within_the_bound(
+        count in 3usize..16,
+        shards_per_worker in 3usize..20,
+        hot_factor in 1.2f64..6.0,
+        hot_at in any::<usize>(),
+        seed in any::<u64>(),
+    ) {
+        let workers = equal_pool(count, 1);
+        let catalog = uniform_catalog(count * shards_per_worker, 1);
+        let mut loads: Vec<u64> = (0..catalog.len() as u64)
+            .map(|i| 500 + logplane_scheduler::baseline::mix(seed, i) % 1000)
+            .collect();
+        let hot = hot_at % loads.len();
+        loads[hot] = 0;
+        let others: u64 = loads.iter().sum();
+        // Above the mean worker load: hot × (count − 1) > the others' total.
+        loads[hot] = (hot_factor * others as f64 / (count - 1) as f64) as u64;
+        let placement = run(&workers, &catalog, &loads, &Assignment::empty());
+        check(&workers, &catalog, &placement, &Expectations { query_balance: true })
+            .map_err(TestCaseError::fail)?;
+        prop_assert!(placement.report.ingest.within_load_bound, "{:?}", placement.report.ingest);
+        let again = run(&workers, &catalog, &loads, &placement.assignment);
+        prop_assert!(again.moves.is_empty(), "a second run moved {:?}", again.moves);
+    }
+
     /// With enough shards per worker, skewed loads end within the bound, whether they were known
     /// from the start or arrived after a blind placement.
     #[test]

@@ -1,12 +1,14 @@
 //! The ingest role: one owner per `readwrite` shard.
 //!
 //! 1. Keep: every shard stays with its previous owner while that worker is eligible.
-//! 2. Targets: capacity-proportional counts ([`super::quota`]), rounded to save moves.
-//! 3. Shed: a worker above its target gives up its excess, choosing shards whose load brings it
+//! 2. Isolate ([`super::isolation`]): a shard too hot for the count band's share of others is
+//!    held alone by one worker; the band applies to the rest.
+//! 3. Targets: capacity-proportional counts ([`super::quota`]), rounded to save moves.
+//! 4. Shed: a worker above its target gives up its excess, choosing shards whose load brings it
 //!    nearest its fair load.
-//! 4. Place: shards without an owner (new, orphaned, shed), heaviest first, each to the worker
+//! 5. Place: shards without an owner (new, orphaned, shed), heaviest first, each to the worker
 //!    below target with the lowest load relative to its weight.
-//! 5. Balance load ([`super::load`]): bounded moves and swaps that keep the counts in band.
+//! 6. Balance load ([`super::load`]): bounded moves and swaps that keep the counts in band.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -16,6 +18,7 @@ use logplane_model::ShardStatus;
 
 use super::PlacementConfig;
 use super::context::{Context, Previous};
+use super::isolation::{self, IsolationInput};
 use super::load::{self, LoadOutcome};
 use super::quota::{self, Quota, QuotaInput};
 use crate::assignment::NO_WORKER;
@@ -30,8 +33,11 @@ pub(crate) struct IngestOutcome {
     pub fair_load: Vec<f64>,
     pub slots: u64,
     pub unplaced: Vec<usize>,
-    /// Shards that the load phase moved (a shard it moved back and forth is listed too).
+    /// Shards that isolation or the load phase moved (a shard moved back and forth is listed
+    /// too).
     pub load_moved: Vec<usize>,
+    /// Per worker: it holds one hot shard alone, outside the count band.
+    pub isolated: Vec<bool>,
     pub load: LoadOutcome,
 }
 
@@ -43,14 +49,14 @@ pub(crate) struct IngestState {
 }
 
 impl IngestState {
-    fn assign(&mut self, shard: usize, worker: u32, load: u64) {
+    pub(super) fn assign(&mut self, shard: usize, worker: u32, load: u64) {
         debug_assert_eq!(self.owner[shard], NO_WORKER, "a shard has one owner");
         self.owner[shard] = worker;
         self.count[worker as usize] += 1;
         self.worker_load[worker as usize] += load;
     }
 
-    fn release(&mut self, shard: usize, load: u64) {
+    pub(super) fn release(&mut self, shard: usize, load: u64) {
         let worker = self.owner[shard] as usize;
         self.owner[shard] = NO_WORKER;
         self.count[worker] -= 1;
@@ -91,7 +97,6 @@ pub(crate) fn place_ingest(
         }
     }
 
-    // 2. Targets.
     let caps: Vec<u32> = (0..workers)
         .map(|w| {
             if eligible[w] {
@@ -101,24 +106,50 @@ pub(crate) fn place_ingest(
             }
         })
         .collect();
+
+    // 2. Isolate.
+    let isolation = isolation::isolate_hot_shards(
+        context,
+        &IsolationInput {
+            caps: &caps,
+            slots,
+            total_load,
+            config,
+        },
+        &mut state,
+        &mut unassigned,
+    );
+
+    // 3. Targets, for the workers and slots in the band.
+    let in_band = |w: usize, value: u32| if isolation.host[w] { 0 } else { value };
+    let band_caps: Vec<u32> = (0..workers).map(|w| in_band(w, caps[w])).collect();
+    let band_kept: Vec<u32> = (0..workers).map(|w| in_band(w, state.count[w])).collect();
     let single_zone = vec![0u32; workers];
     let quota::Quotas {
-        per_worker: quotas,
+        per_worker: mut quotas,
         placeable,
     } = quota::quotas(&QuotaInput {
-        caps: &caps,
+        caps: &band_caps,
         zone_of: &single_zone,
         zone_count: 1,
         zone_limit: u64::MAX,
-        slots,
-        kept: &state.count,
+        slots: slots - isolation.hosts(),
+        kept: &band_kept,
     });
+    for (quota, _) in quotas.iter_mut().zip(&isolation.host).filter(|(_, h)| **h) {
+        *quota = Quota {
+            floor: 1,
+            ceil: 1,
+            target: 1,
+        };
+    }
+    let placeable = placeable + isolation.hosts();
     let fair_load = fair_loads(context, &eligible, total_load);
 
-    // 3. Shed.
+    // 4. Shed.
     shed_excess(context, &quotas, &fair_load, &mut state, &mut unassigned);
 
-    // 4. Place, heaviest first: the light shards placed last even out what the heavy ones left.
+    // 5. Place, heaviest first: the light shards placed last even out what the heavy ones left.
     unassigned
         .sort_unstable_by(|&a, &b| context.load_of(b).cmp(&context.load_of(a)).then(a.cmp(&b)));
     let weight: Vec<f64> = load_weights(context, &eligible);
@@ -144,9 +175,13 @@ pub(crate) fn place_ingest(
     // Targets sum to the placeable slots, so shards are left over only when capacity is short.
     debug_assert_eq!(unplaced.len() as u64, slots - placeable);
 
-    // 5. Balance load.
-    let (load_outcome, load_moved) =
-        load::balance(context, &eligible, &quotas, &fair_load, &mut state, config);
+    // 6. Balance load, among the workers in the band: a host is within its bound already.
+    let balanced: Vec<bool> = (0..workers)
+        .map(|w| eligible[w] && !isolation.host[w])
+        .collect();
+    let (load_outcome, mut load_moved) =
+        load::balance(context, &balanced, &quotas, &fair_load, &mut state, config);
+    load_moved.extend(&isolation.moved);
 
     IngestOutcome {
         owner: state.owner,
@@ -157,6 +192,7 @@ pub(crate) fn place_ingest(
         slots,
         unplaced,
         load_moved,
+        isolated: isolation.host,
         load: load_outcome,
     }
 }

@@ -5,6 +5,7 @@
 
 mod context;
 mod ingest;
+mod isolation;
 mod load;
 mod moves;
 mod query;

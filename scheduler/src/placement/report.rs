@@ -20,9 +20,12 @@ pub struct RoleReport {
     /// Shard slots of this role: readwrite shards for ingest, replicas asked for query.
     pub slots: u64,
     pub placed: u64,
-    /// Fewest and most slots held by an eligible worker.
+    /// Fewest and most slots held by an eligible worker in the count band (not counting the
+    /// workers that hold one isolated hot shard alone).
     pub min_per_worker: u32,
     pub max_per_worker: u32,
+    /// Ingest only: hot shards held alone, outside the count band (see the README).
+    pub isolated_shards: usize,
     /// Relocations (a worker to another) by reason; first placements and releases not counted.
     pub moved_for_unavailable_workers: usize,
     pub moved_for_count_balance: usize,
@@ -44,8 +47,15 @@ pub(crate) fn build(
     moves: &[Move],
     config: &PlacementConfig,
 ) -> PlacementReport {
-    let mut ingest_report = counts(&ingest.eligible, &ingest.count, ingest.slots);
-    let mut query_report = counts(&query.eligible, &query.count, query.slots);
+    let in_band: Vec<bool> = ingest
+        .eligible
+        .iter()
+        .zip(&ingest.isolated)
+        .map(|(&eligible, &isolated)| eligible && !isolated)
+        .collect();
+    let mut ingest_report = counts(&ingest.eligible, &in_band, &ingest.count, ingest.slots);
+    ingest_report.isolated_shards = ingest.isolated.iter().filter(|&&i| i).count();
+    let mut query_report = counts(&query.eligible, &query.eligible, &query.count, query.slots);
     for (role, report) in [
         (Role::Ingest, &mut ingest_report),
         (Role::Query, &mut query_report),
@@ -89,19 +99,24 @@ pub(crate) fn build(
     }
 }
 
-fn counts(eligible: &[bool], count: &[u32], slots: u64) -> RoleReport {
-    let held: Vec<u32> = count
-        .iter()
-        .zip(eligible)
-        .filter(|(_, e)| **e)
-        .map(|(c, _)| *c)
-        .collect();
+/// Counts over the eligible workers; the spread over those `in_band`.
+fn counts(eligible: &[bool], in_band: &[bool], count: &[u32], slots: u64) -> RoleReport {
+    let held = |mask: &[bool]| -> Vec<u32> {
+        count
+            .iter()
+            .zip(mask)
+            .filter(|(_, m)| **m)
+            .map(|(c, _)| *c)
+            .collect()
+    };
+    let all = held(eligible);
+    let band = held(in_band);
     RoleReport {
-        eligible_workers: held.len(),
+        eligible_workers: all.len(),
         slots,
-        placed: held.iter().map(|&c| u64::from(c)).sum(),
-        min_per_worker: held.iter().copied().min().unwrap_or(0),
-        max_per_worker: held.iter().copied().max().unwrap_or(0),
+        placed: all.iter().map(|&c| u64::from(c)).sum(),
+        min_per_worker: band.iter().copied().min().unwrap_or(0),
+        max_per_worker: band.iter().copied().max().unwrap_or(0),
         ..RoleReport::default()
     }
 }

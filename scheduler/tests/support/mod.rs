@@ -245,8 +245,32 @@ pub fn check(
         let _ = query_workers;
     }
 
-    // Count balance: each worker holds its exact share rounded down or up.
-    let ingest_shares = exact_shares(workers, Role::Ingest, readwrite as f64, f64::MAX, f64::MAX);
+    // Count balance: each worker holds its exact share rounded down or up; workers holding an
+    // isolated hot shard alone are outside the band. Isolation happens only where the band would
+    // give every worker two shards or more, so those are exactly the workers holding one.
+    let isolated = placement.report.ingest.isolated_shards;
+    let alone: Vec<WorkerId> = if isolated > 0 {
+        held(assignment, Role::Ingest)
+            .into_iter()
+            .filter(|&(_, count)| count == 1)
+            .map(|(worker, _)| worker)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if alone.len() != isolated {
+        return Err(format!(
+            "{isolated} isolated shards reported, {} workers hold one shard",
+            alone.len()
+        ));
+    }
+    let in_band: Vec<Worker> = workers
+        .iter()
+        .filter(|w| !alone.contains(&w.id))
+        .cloned()
+        .collect();
+    let band_slots = (readwrite - isolated) as f64;
+    let ingest_shares = exact_shares(&in_band, Role::Ingest, band_slots, f64::MAX, f64::MAX);
     check_balance(assignment, Role::Ingest, &ingest_shares)?;
     let all_replicas_placed = placement.unplaced.iter().all(|u| u.role != Role::Query);
     if expect.query_balance && all_replicas_placed {

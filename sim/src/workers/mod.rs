@@ -577,17 +577,20 @@ async fn balance_load(
     let after = pool.settle("load balance").await?;
     let live = pool.live();
     let (ratio, bound) = after.load_balance(&loads, &live);
+    let alone = after.hot_shards_alone(&loads, &live);
+    let in_band: BTreeSet<String> = live.difference(&alone).cloned().collect();
     findings.loads.push(report::LoadBalance {
         distribution,
         ratio,
         bound,
         least_with_counts_balanced: least_peak_with_counts_balanced(&loads, live.len()),
+        hot_shards_alone: alone.len(),
         largest_over_mean: {
             let mean = loads.values().sum::<i64>() as f64 / live.len() as f64;
             loads.values().copied().max().unwrap_or(0) as f64 / mean
         },
         moves: after.moves_since(&before, Role::Ingest),
-        count_spread: after.spread(Role::Ingest, &live),
+        count_spread: after.spread(Role::Ingest, &in_band),
     });
     Ok(())
 }

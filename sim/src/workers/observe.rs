@@ -87,6 +87,23 @@ impl Placement {
         max - min
     }
 
+    /// Live workers holding a single ingest shard heavier than the mean worker load: the hot
+    /// shards the scheduler holds alone, outside the count band.
+    pub fn hot_shards_alone(
+        &self,
+        loads: &HashMap<ShardRef, i64>,
+        live: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mean = loads.values().sum::<i64>() as f64 / live.len().max(1) as f64;
+        live.iter()
+            .filter(|worker| {
+                let held = self.held_by(worker, Role::Ingest);
+                held.len() == 1 && loads.get(&held[0]).copied().unwrap_or(0) as f64 > mean
+            })
+            .cloned()
+            .collect()
+    }
+
     /// How many placements of `role` are new in `self` compared with `before`.
     pub fn moves_since(&self, before: &Placement, role: Role) -> usize {
         self.holders
