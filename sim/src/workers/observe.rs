@@ -66,22 +66,25 @@ impl Placement {
         self.all_active && ingest == shards && query == shards
     }
 
-    /// Placements of `role` by worker (every live worker listed, also with none).
-    pub fn counts(&self, role: Role, live: &BTreeSet<String>) -> BTreeMap<String, usize> {
-        let mut counts: BTreeMap<String, usize> = live.iter().map(|w| (w.clone(), 0)).collect();
+    /// Placements of `role` by worker, for the `workers` given (each listed, also with none;
+    /// holders not given are left out).
+    pub fn counts(&self, role: Role, workers: &BTreeSet<String>) -> BTreeMap<String, usize> {
+        let mut counts: BTreeMap<String, usize> = workers.iter().map(|w| (w.clone(), 0)).collect();
         for ((_, placed_role), holders) in &self.holders {
             if *placed_role == role {
                 for worker in holders {
-                    *counts.entry(worker.clone()).or_default() += 1;
+                    if let Some(count) = counts.get_mut(worker) {
+                        *count += 1;
+                    }
                 }
             }
         }
         counts
     }
 
-    /// max − min of the placements of `role` per live worker.
-    pub fn spread(&self, role: Role, live: &BTreeSet<String>) -> usize {
-        let counts = self.counts(role, live);
+    /// max − min of the placements of `role` per worker of `workers`.
+    pub fn spread(&self, role: Role, workers: &BTreeSet<String>) -> usize {
+        let counts = self.counts(role, workers);
         let max = counts.values().max().copied().unwrap_or(0);
         let min = counts.values().min().copied().unwrap_or(0);
         max - min
@@ -238,6 +241,31 @@ mod tests {
         assert_eq!(after.spread(Role::Ingest, &live), 1, "b holds nothing");
         assert_eq!(before.held_by("b", Role::Ingest), vec![shard(1)]);
         assert!(!after.complete(2, 2), "shard 1 has no query replicas");
+    }
+
+    #[test]
+    fn a_hot_shard_held_alone_is_found_and_left_out_of_the_spread() {
+        let placed = placement(&[
+            (0, Role::Ingest, &["a"]),
+            (1, Role::Ingest, &["b"]),
+            (2, Role::Ingest, &["b"]),
+            (3, Role::Ingest, &["c"]),
+            (4, Role::Ingest, &["c"]),
+        ]);
+        let loads: HashMap<ShardRef, i64> = [
+            (shard(0), 900),
+            (shard(1), 10),
+            (shard(2), 10),
+            (shard(3), 10),
+            (shard(4), 10),
+        ]
+        .into();
+        let live: BTreeSet<String> = ["a", "b", "c"].iter().map(|w| w.to_string()).collect();
+        let alone = placed.hot_shards_alone(&loads, &live);
+        assert_eq!(alone, BTreeSet::from(["a".to_string()]));
+        let others: BTreeSet<String> = live.difference(&alone).cloned().collect();
+        assert_eq!(placed.spread(Role::Ingest, &others), 0, "a is not counted");
+        assert_eq!(placed.spread(Role::Ingest, &live), 1);
     }
 
     #[test]
