@@ -5,7 +5,7 @@ use logplane_model::ShardStatus;
 use super::context::{Context, Previous};
 use super::ingest::IngestOutcome;
 use super::query::QueryOutcome;
-use crate::assignment::NO_WORKER;
+use crate::assignment::{NO_WORKER, ReplicaSet};
 use crate::ids::{ShardKey, WorkerId};
 use crate::pool::Role;
 
@@ -62,7 +62,14 @@ pub(crate) fn diff(
         load_moved[shard] = true;
     }
     let id = |worker: u32| worker_table.get(worker as usize).cloned();
-    let mut moves = Vec::new();
+    // A first placement moves every slot: sized at once, the list is not copied as it grows
+    // (300,000 moves for 100,000 shards with two replicas).
+    let expected = if previous.table.is_empty() {
+        usize::try_from(ingest.slots + query.slots).unwrap_or(0)
+    } else {
+        0
+    };
+    let mut moves = Vec::with_capacity(expected);
     for (shard, spec) in shards.iter().enumerate() {
         // Ingest.
         let before = previous.ingest[shard];
@@ -107,19 +114,22 @@ pub(crate) fn diff(
         if same {
             continue;
         }
-        let removed: Vec<u32> = before_set
-            .iter()
-            .copied()
-            .filter(|&b| {
-                let now = previous.current(b);
-                now == NO_WORKER || !after_set.contains(&now)
-            })
-            .collect();
-        let added: Vec<u32> = after_set
-            .iter()
-            .copied()
-            .filter(|&a| !before_set.iter().any(|&b| previous.current(b) == a))
-            .collect();
+        // Sets of at most `MAX_REPLICAS`, on the stack: this runs for every shard that changed,
+        // which is every shard of a first placement.
+        let mut removed = ReplicaSet::default();
+        for &b in before_set {
+            let now = previous.current(b);
+            if now == NO_WORKER || !after_set.contains(&now) {
+                removed.push(b);
+            }
+        }
+        let mut added = ReplicaSet::default();
+        for &a in after_set {
+            if !before_set.iter().any(|&b| previous.current(b) == a) {
+                added.push(a);
+            }
+        }
+        let (removed, added) = (removed.as_slice(), added.as_slice());
         let unavailable = |b: u32| {
             let now = previous.current(b);
             now == NO_WORKER || !query.eligible[now as usize]

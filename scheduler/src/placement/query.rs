@@ -175,16 +175,12 @@ pub(crate) fn place_query(context: &Context<'_>, previous: &Previous<'_>) -> Que
     }
 }
 
+/// Whether two replicas of a set share a zone. Sets are tiny (at most `MAX_REPLICAS`), and this
+/// runs for every shard of every round: pairs are compared in place, with no allocation.
 fn has_zone_duplicate(context: &Context<'_>, set: &ReplicaSet) -> bool {
-    let zones: Vec<u32> = set
-        .as_slice()
-        .iter()
-        .map(|&w| context.zone_of[w as usize])
-        .collect();
-    zones
-        .iter()
-        .enumerate()
-        .any(|(i, z)| zones[i + 1..].contains(z))
+    let workers = set.as_slice();
+    let zone = |at: usize| context.zone_of[workers[at] as usize];
+    (0..workers.len()).any(|i| (i + 1..workers.len()).any(|j| zone(i) == zone(j)))
 }
 
 /// Takes the excess replicas off every worker above its target. First those whose shard has
