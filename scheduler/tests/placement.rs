@@ -343,6 +343,42 @@ fn a_shard_too_hot_for_the_band_is_held_alone_and_the_others_keep_the_band() {
 }
 
 #[test]
+fn a_shard_held_alone_stays_alone_while_its_load_hovers_at_the_threshold() {
+    // 120 shards on 12 workers: 119 of load 1000 and one hot shard, given as a multiple of the
+    // mean worker load it makes.
+    let workers = pool(12, 3, 1000);
+    let shards = catalog(5, 24, 1);
+    let with_hot = |times_mean: f64| -> Vec<u64> {
+        let others = 1000.0 * (shards.len() - 1) as f64;
+        let hot = times_mean * others / (12.0 - times_mean);
+        (0..shards.len())
+            .map(|i| if i == 7 { hot as u64 } else { 1000 })
+            .collect()
+    };
+    let start = run(&workers, &shards, &[], &Assignment::empty());
+    let isolated = run(&workers, &shards, &with_hot(1.5), &start.assignment);
+    assert_eq!(isolated.report.ingest.isolated_shards, 1);
+    let host = isolated.assignment.ingest_owner_at(7).unwrap().clone();
+
+    // At 0.97 × the mean it would not be isolated from scratch, but one held alone stays so
+    // (within the 5 % slack) and nothing moves.
+    let hovering = with_hot(0.97);
+    let fresh = run(&workers, &shards, &hovering, &start.assignment);
+    assert_eq!(fresh.report.ingest.isolated_shards, 0);
+    let kept = run(&workers, &shards, &hovering, &isolated.assignment);
+    check(&workers, &shards, &kept, &CHECK_ALL).unwrap();
+    assert_eq!(kept.report.ingest.isolated_shards, 1);
+    assert_eq!(kept.assignment.ingest_owner_at(7), Some(&host));
+    assert_eq!(kept.moves, []);
+
+    // Clearly below (0.8 × the mean), its worker rejoins the band.
+    let cooled = run(&workers, &shards, &with_hot(0.8), &kept.assignment);
+    check(&workers, &shards, &cooled, &CHECK_ALL).unwrap();
+    assert_eq!(cooled.report.ingest.isolated_shards, 0);
+    assert_eq!(held(&cooled.assignment, Role::Ingest)[&host], 10);
+}
+
+#[test]
 fn a_worker_listed_twice_or_loads_of_the_wrong_length_are_refused() {
     use logplane_scheduler::{InputError, PlacementConfig, PlacementInput, place};
     let shards = catalog(1, 4, 1);

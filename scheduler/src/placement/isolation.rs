@@ -16,6 +16,8 @@
 //!   fewest shards the band would give any worker: the band makes the bound unreachable for
 //!   whichever worker holds it.
 //!
+//! A shard already held alone keeps its worker until it clears both conditions by the load slack
+//! (5 % of the mean), so a load hovering at a threshold does not move shards on every round.
 //! Everywhere else the band wins, as before: a few hot shards that each fit beside the band's
 //! share of cold ones are balanced by the load phase, within the band. The host is the shard's
 //! current owner when it can be (sticky: a second run moves nothing), else the eligible worker
@@ -83,8 +85,12 @@ pub(crate) fn isolate_hot_shards(
             .map(|(shard, _)| shard)
     };
     let largest = readwrite().map(|s| context.load_of(s)).max().unwrap_or(0);
+    // Hysteresis: a shard already held alone stays so until it clears both thresholds by the
+    // slack, so a load hovering at a threshold does not move the band's share of shards to and
+    // fro on every round.
+    let margin = input.config.load_slack * mean;
     // Most rounds end here: no shard outweighs a worker's fair load.
-    if largest as f64 <= mean {
+    if largest as f64 <= mean - margin {
         return isolation;
     }
     let Some(fewest) = fewest_in_band(input.caps, input.slots) else {
@@ -97,10 +103,17 @@ pub(crate) fn isolate_hot_shards(
     let lightest = lightest_sum(readwrite().map(|s| context.load_of(s)), fewest as usize - 1);
     let config = input.config;
     let bound = (config.load_tolerance * mean).max(largest as f64 + config.load_slack * mean);
+    // With the band's floor at two or more, a worker keeping a single shard is a host from the
+    // previous round.
+    let held_alone = |s: usize| {
+        let owner = state.owner[s];
+        owner != NO_WORKER && state.count[owner as usize] == 1
+    };
     let mut hot: Vec<usize> = readwrite()
         .filter(|&s| {
             let load = context.load_of(s) as f64;
-            load > mean && load + lightest as f64 > bound
+            let leeway = if held_alone(s) { margin } else { 0.0 };
+            load > mean - leeway && load + lightest as f64 > bound - leeway
         })
         .collect();
     hot.sort_unstable_by(|&a, &b| context.load_of(b).cmp(&context.load_of(a)).then(a.cmp(&b)));
