@@ -57,7 +57,8 @@ async fn forwarded(
     app.send(request).await
 }
 
-async fn denied_audit_events(app: &TestApp) -> usize {
+/// The client address of each denied audit event, newest first.
+async fn denied_clients(app: &TestApp) -> Vec<Value> {
     let events = app
         .get("/v1/audit-events?page_size=100", &app.admin)
         .await
@@ -67,7 +68,8 @@ async fn denied_audit_events(app: &TestApp) -> usize {
         .unwrap()
         .iter()
         .filter(|event| event["result"] == "denied")
-        .count()
+        .map(|event| event["client_address"].clone())
+        .collect()
 }
 
 async fn refused_credentials_are_held_back_per_address(backend: logplane_store::Backend) {
@@ -98,8 +100,11 @@ async fn refused_credentials_are_held_back_per_address(backend: logplane_store::
             .iter()
             .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
     );
-    // Only the refusals within the budget were written down.
-    assert_eq!(denied_audit_events(&app).await, BURST as usize);
+    // Only the refusals within the budget were written down, each with the client's address.
+    assert_eq!(
+        denied_clients(&app).await,
+        vec![json!("192.0.2.7"); BURST as usize]
+    );
 
     // Enrollment draws on the same budget of the same address.
     let enroll = json!({"token": "not-a-token", "agent_type": "native", "attributes": {"hostname": "web-1"}});
@@ -159,7 +164,10 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_counted(backend: logplan
         bad_key_from(&app, "10.0.0.5:40000", &["198.51.100.8"]).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(denied_audit_events(&app).await, BURST as usize + 1);
+    // The audit log names the forwarded clients, not the balancer.
+    let mut clients = vec![json!("198.51.100.8")];
+    clients.extend(vec![json!("198.51.100.7"); BURST as usize]);
+    assert_eq!(denied_clients(&app).await, clients);
 
     // A peer that is not trusted is counted by its own address whatever header it sends.
     for attempt in 0..=BURST {
@@ -183,3 +191,32 @@ async fn bad_key_from(app: &TestApp, peer: &str, forwarded_for: &[&str]) -> Stat
 }
 
 with_each_backend!(behind_a_trusted_proxy_the_forwarded_client_is_counted);
+
+/// A change made by an authenticated request is audited with the client's address too.
+async fn audited_changes_record_the_client_address(backend: logplane_store::Backend) {
+    let app = TestApp::start_with(backend, small_budgets(TrustedProxies::default())).await;
+    let mut request = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/tenants/acme")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", app.admin))
+        .body(Body::from("{}"))
+        .unwrap();
+    let peer: SocketAddr = "[2001:db8::5]:40000".parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    assert_eq!(app.send(request).await.status, StatusCode::CREATED);
+    let events = app
+        .get("/v1/audit-events?page_size=100", &app.admin)
+        .await
+        .json();
+    let created = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["action"] == "tenant.create")
+        .expect("the create is audited")
+        .clone();
+    assert_eq!(created["client_address"], "2001:db8::5");
+}
+
+with_each_backend!(audited_changes_record_the_client_address);

@@ -45,6 +45,9 @@ pub struct AuditEvent {
     /// Why a request was denied.
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    /// The address of the client that sent the request (behind trusted proxies, the address
+    /// they forwarded); null for events no request caused.
+    pub client_address: Option<String>,
 }
 
 /// An audit event before the store numbers and times it.
@@ -57,4 +60,5 @@ pub struct NewAuditEvent {
     pub result: AuditResult,
     pub reason: Option<String>,
     pub request_id: Option<String>,
+    pub client_address: Option<String>,
 }

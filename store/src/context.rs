@@ -8,11 +8,22 @@ use logplane_model::quota::ApiRate;
 pub struct Ctx {
     pub caller: Caller,
     pub request_id: Option<String>,
+    /// The client's address, recorded in the audit events the request causes.
+    pub client_address: Option<String>,
 }
 
 impl Ctx {
     pub fn new(caller: Caller, request_id: Option<String>) -> Self {
-        Self { caller, request_id }
+        Self {
+            caller,
+            request_id,
+            client_address: None,
+        }
+    }
+
+    pub fn with_client_address(mut self, address: Option<String>) -> Self {
+        self.client_address = address;
+        self
     }
 }
 

@@ -865,6 +865,7 @@ async fn mutations_and_denials_are_audited(store: Arc<SqlStore>, _db: TestDataba
             result: AuditResult::Denied,
             reason: Some("no credential".into()),
             request_id: None,
+            client_address: None,
         })
         .await
         .unwrap();

@@ -32,9 +32,10 @@ fn budget_name(address: IpAddr) -> String {
 pub async fn refuse(
     state: &AppState,
     client: ClientAddress,
-    event: NewAuditEvent,
+    mut event: NewAuditEvent,
     reason: String,
 ) -> ApiError {
+    event.client_address = client.0.map(|address| address.to_string());
     if let Some(address) = client.0 {
         let name = budget_name(address);
         if let Err(limited) = state

@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let identity = identify(parts, state, logplane_model::authz::AUDIENCE_API).await?;
         admit(parts, state, &identity)?;
-        Ok(Authenticated(Ctx::new(identity.caller, request_id(parts))))
+        Ok(Authenticated(context(parts, identity.caller)))
     }
 }
 
@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for QueryFrontend {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let identity = identify(parts, state, logplane_model::authz::AUDIENCE_QUERY).await?;
-        Ok(QueryFrontend(Ctx::new(identity.caller, request_id(parts))))
+        Ok(QueryFrontend(context(parts, identity.caller)))
     }
 }
 
@@ -71,7 +71,7 @@ impl FromRequestParts<AppState> for AgentCaller {
                 limited,
             });
         }
-        Ok(AgentCaller(Ctx::new(identity.caller, request_id(parts))))
+        Ok(AgentCaller(context(parts, identity.caller)))
     }
 }
 
@@ -85,8 +85,16 @@ impl FromRequestParts<AppState> for Worker {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let identity = identify(parts, state, logplane_model::authz::AUDIENCE_WORKER).await?;
-        Ok(Worker(Ctx::new(identity.caller, request_id(parts))))
+        Ok(Worker(context(parts, identity.caller)))
     }
+}
+
+/// The store's context for an identified caller: who, which request, from where.
+fn context(parts: &Parts, caller: logplane_model::Caller) -> Ctx {
+    let client = ClientAddress::of(parts)
+        .0
+        .map(|address| address.to_string());
+    Ctx::new(caller, request_id(parts)).with_client_address(client)
 }
 
 fn request_id(parts: &Parts) -> Option<String> {
@@ -115,6 +123,7 @@ async fn identify(
                 result: AuditResult::Denied,
                 reason: Some(reason.clone()),
                 request_id: request_id(parts),
+                client_address: None,
             };
             Err(refuse(state, ClientAddress::of(parts), event, reason).await)
         }

@@ -78,6 +78,7 @@ async fn agent_enroll(
             result: AuditResult::Denied,
             reason: Some("unknown, expired or revoked enrollment token".to_string()),
             request_id: Some(request_id.0),
+            client_address: None,
         };
         let reason = "the enrollment token is unknown, expired or revoked".to_string();
         return Err(refuse(&state, client, event, reason).await);

@@ -56,6 +56,7 @@ async fn token_create(
             result: AuditResult::Denied,
             reason: Some("unknown or revoked API key".to_string()),
             request_id: Some(request_id.0),
+            client_address: None,
         };
         let reason = "the API key is unknown or has been revoked".to_string();
         return Err(refuse(&state, client, event, reason).await);

@@ -85,6 +85,7 @@ pub(crate) async fn expire_silent(
             result: AuditResult::Success,
             reason: Some(format!("silent since {}", last_seen.to_rfc3339())),
             request_id: None,
+            client_address: None,
         };
         audit::insert(conn, &event).await?;
     }

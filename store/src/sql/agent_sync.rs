@@ -123,6 +123,7 @@ impl SqlStore {
                 result: AuditResult::Denied,
                 reason: Some("an agent acts only for itself".to_string()),
                 request_id: ctx.request_id.clone(),
+                client_address: ctx.client_address.clone(),
             };
             if let Err(error) = self.insert_audit_event(&event).await {
                 tracing::warn!(%error, "could not record a denied agent request");

@@ -247,6 +247,7 @@ impl SqlStore {
             result: AuditResult::Success,
             reason: None,
             request_id,
+            client_address: None,
         };
         audit::insert(&mut tx, &event).await?;
         commit(tx).await?;

@@ -15,8 +15,8 @@ use crate::error::{StoreError, StoreResult};
 
 pub(crate) async fn insert(conn: &mut Conn, event: &NewAuditEvent) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit_events (time, tenant, actor, action, resource, result, reason, request_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_events (time, tenant, actor, action, resource, result, reason, \
+         request_id, client_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(Timestamp::now().unix_micros())
     .bind(event.tenant.clone())
@@ -26,6 +26,7 @@ pub(crate) async fn insert(conn: &mut Conn, event: &NewAuditEvent) -> StoreResul
     .bind(event.result.as_str())
     .bind(event.reason.clone())
     .bind(event.request_id.clone())
+    .bind(event.client_address.clone())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -44,6 +45,7 @@ fn from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
             .ok_or_else(|| StoreError::internal(format!("unknown audit result {result:?}")))?,
         reason: row.try_get("reason")?,
         request_id: row.try_get("request_id")?,
+        client_address: row.try_get("client_address")?,
     })
 }
 
@@ -88,7 +90,8 @@ impl SqlStore {
             None => i64::MAX,
         };
         let limit = i64::from(page.size) + 1;
-        let columns = "id, time, tenant, actor, action, resource, result, reason, request_id";
+        let columns = "id, time, tenant, actor, action, resource, result, reason, request_id, \
+            client_address";
         let mut conn = self.reader().await?;
         let rows = match tenant {
             Some(tenant) => {

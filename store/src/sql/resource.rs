@@ -247,6 +247,7 @@ impl SqlStore {
             result: AuditResult::Denied,
             reason: Some(reason.to_string()),
             request_id: ctx.request_id.clone(),
+            client_address: ctx.client_address.clone(),
         };
         if let Err(record_error) = self.insert_audit_event(&event).await {
             tracing::warn!(error = %record_error, action, "could not record a denied request");
@@ -541,6 +542,7 @@ impl SqlStore {
             result: AuditResult::Success,
             reason: None,
             request_id: ctx.request_id.clone(),
+            client_address: ctx.client_address.clone(),
         };
         audit::insert(conn, &event).await
     }

@@ -278,6 +278,7 @@ impl SqlStore {
                 result: AuditResult::Success,
                 reason: Some(reason.clone()),
                 request_id: None,
+                client_address: None,
             };
             audit::insert(&mut tx, &event).await?;
             commit(tx).await?;

@@ -91,6 +91,7 @@ impl SqlStore {
             result: AuditResult::Denied,
             reason: Some("only worker credentials speak the worker protocol".into()),
             request_id: ctx.request_id.clone(),
+            client_address: ctx.client_address.clone(),
         };
         if let Err(error) = self.insert_audit_event(&event).await {
             tracing::warn!(%error, action, "could not record a denied request");
@@ -446,6 +447,7 @@ pub(crate) async fn audit_as(
             result: AuditResult::Success,
             reason: None,
             request_id: None,
+            client_address: None,
         },
     )
     .await

@@ -45,6 +45,20 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     assert_eq!(first_client, [401, 401, 429]);
     let second_client = present_a_bad_key(&server, Some("192.0.2.8, 10.1.1.1")).await;
     assert_eq!(second_client.status(), 401);
+    // The audit log names the clients the proxy forwarded.
+    let events = server
+        .admin_client()
+        .await
+        .list_all_platform_audit_events()
+        .await
+        .unwrap();
+    let mut denied: Vec<String> = events
+        .iter()
+        .filter(|e| e.result == logplane_model::AuditResult::Denied)
+        .filter_map(|e| e.client_address.clone())
+        .collect();
+    denied.sort();
+    assert_eq!(denied, ["192.0.2.7", "192.0.2.7", "192.0.2.8"]);
 }
 
 async fn present_a_bad_key(
