@@ -146,6 +146,10 @@ const STANDARD_RESPONSES: &[StandardResponse] = &[
     },
 ];
 
+/// The shared response for a request head over hyper's buffer (`connections.rs`): no problem
+/// document, since the request never reaches the application.
+const HEAD_TOO_LARGE: &str = "HeadTooLarge";
+
 fn problem_response(standard: &StandardResponse) -> Response {
     let content = Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))));
     let mut builder = ResponseBuilder::new()
@@ -182,6 +186,17 @@ pub fn complete(mut document: OpenApi) -> OpenApi {
             RefOr::T(problem_response(standard)),
         );
     }
+    components.responses.insert(
+        HEAD_TOO_LARGE.to_string(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "The request line and headers exceed 8 KiB; answered by the HTTP layer \
+                     before the request is read, with no body",
+                )
+                .build(),
+        ),
+    );
     for (_path, item) in document.paths.paths.iter_mut() {
         let operations = [
             (Method::GET, &mut item.get),
@@ -245,6 +260,12 @@ fn add_shared_parts(method: &Method, operation: &mut Operation) {
     if has_conditions {
         applicable.extend(["400", "412"]);
     }
+    // Any request can be too large a head (`connections.rs`).
+    operation
+        .responses
+        .responses
+        .entry("431".to_string())
+        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(HEAD_TOO_LARGE)));
     for standard in STANDARD_RESPONSES
         .iter()
         .filter(|s| applicable.contains(&s.status))
