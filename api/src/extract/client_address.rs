@@ -149,6 +149,8 @@ pub fn parse_network(text: &str) -> Result<IpNet, String> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn proxies(networks: &[&str], header: ForwardingHeader) -> TrustedProxies {
@@ -216,6 +218,16 @@ mod tests {
         assert_eq!(client(&trusted, "10.0.0.1", &garbage), "10.0.0.2");
         let missing = HeaderMap::new();
         assert_eq!(client(&trusted, "10.0.0.1", &missing), "10.0.0.1");
+        // A line that is not text ends the walk too, at the hop after it: what lies beyond it
+        // is not believed.
+        let mut binary = HeaderMap::new();
+        binary.append("x-forwarded-for", "198.51.100.9".parse().unwrap());
+        binary.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"198.51.100.4\xff").unwrap(),
+        );
+        binary.append("x-forwarded-for", "10.0.0.2".parse().unwrap());
+        assert_eq!(client(&trusted, "10.0.0.1", &binary), "10.0.0.2");
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub(crate) fn place_ingest(
     // 1. Keep.
     let mut slots = 0u64;
     let mut total_load = 0u64;
+    let mut largest_load = 0u64;
     let mut unassigned: Vec<usize> = Vec::new();
     for (shard, spec) in shards.iter().enumerate() {
         if spec.status != ShardStatus::Readwrite {
@@ -89,6 +90,7 @@ pub(crate) fn place_ingest(
         slots += 1;
         let load = context.load_of(shard);
         total_load += load;
+        largest_load = largest_load.max(load);
         let owner = previous.ingest_owner(shard);
         if owner != NO_WORKER && eligible[owner as usize] {
             state.assign(shard, owner, load);
@@ -114,6 +116,7 @@ pub(crate) fn place_ingest(
             caps: &caps,
             slots,
             total_load,
+            largest_load,
             config,
         },
         &mut state,

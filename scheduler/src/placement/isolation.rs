@@ -57,6 +57,8 @@ pub(crate) struct IsolationInput<'a> {
     /// `readwrite` shards, the slots of the role.
     pub slots: u64,
     pub total_load: u64,
+    /// The heaviest `readwrite` shard's load.
+    pub largest_load: u64,
     pub config: &'a PlacementConfig,
 }
 
@@ -84,7 +86,7 @@ pub(crate) fn isolate_hot_shards(
             .filter(|(_, spec)| spec.status == logplane_model::ShardStatus::Readwrite)
             .map(|(shard, _)| shard)
     };
-    let largest = readwrite().map(|s| context.load_of(s)).max().unwrap_or(0);
+    let largest = input.largest_load;
     // Hysteresis: a shard already held alone stays so until it clears both thresholds by the
     // slack, so a load hovering at a threshold does not move the band's share of shards to and
     // fro on every round.
