@@ -73,9 +73,11 @@ fn headroom_shortens_the_light_tenants_waits_and_fifo_does_not_protect_it() {
     ));
     let fifo = run(&flood::flood(Policy::Fifo, FLOOD_SECONDS, SEED));
     let light_p99 = |report: &Report| tenant(report, LIGHT).wait_p99_us;
+    // The goal held in place of the unreachable ratio to the p99 alone (0): at most
+    // 1.25 × the light tenant's own query time, so it waits for its own queries, not the heavy's.
     assert!(
-        light_p99(&with_headroom) <= 20_000,
-        "about one light query's duration: {}",
+        light_p99(&with_headroom) <= 12_500,
+        "within 1.25 × one light query's duration: {}",
         light_p99(&with_headroom)
     );
     assert!(light_p99(&with_headroom) * 5 < light_p99(&plain));
