@@ -853,7 +853,7 @@ up in the store and reads the project; a `PUT` writes a new revision of the proj
 is different) and its audit event in one transaction; a no-op `PUT` sends the stored body again,
 which the store answers without writing; a query slot pair is a query frontend acquiring a slot
 (`POST …/query-slots`, never waiting: the tenant's caps are set out of reach) and releasing it
-(`DELETE /v1/query-slots/{id}`), two transactions on the arbiter's one lock row, counted as one
+(`DELETE /v1/query-slots/{id}`), two arbiter steps on its one lock row, counted as one
 answer (so pairs per second). Every connection writes the same project, so the `PUT`
 rows measure one hot row: writes queue on its row lock (PostgreSQL) or on the database's single
 write lock (SQLite). Request logging is on, written to a sink. Latency runs from sending a

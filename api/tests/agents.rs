@@ -939,7 +939,63 @@ macro_rules! with_own_options {
     };
 }
 
+/// Each agent has a budget of its own on the agent protocol: a tenant whose management API
+/// budget is spent still has its agents served, and one agent over its rate is refused alone.
+async fn an_agent_over_its_own_rate_is_refused_alone(backend: logplane_store::Backend) {
+    let app = TestApp::start_with(
+        backend,
+        logplane_api::app::AppOptions {
+            key_rate: logplane_model::quota::ApiRate {
+                per_sec: 1_000_000,
+                burst: 1_000_000,
+            },
+            agent_rate: logplane_model::quota::ApiRate {
+                per_sec: 1,
+                burst: 3,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    setup(&app, "acme").await;
+    let mut busy = TestAgent::enroll(&app, "acme", "vector", json!({})).await;
+    let mut quiet = TestAgent::enroll(&app, "acme", "vector", json!({})).await;
+    app.put(
+        "/v1/tenants/acme/quota",
+        &app.admin,
+        json!({ "api_requests_per_sec": 1, "api_burst": 1 }),
+    )
+    .await;
+    let (_, viewer) = app
+        .key_and_token("/v1/tenants/acme/api-keys", "viewer", "viewer")
+        .await;
+    app.get("/v1/tenants/acme/projects", &viewer).await;
+    assert_eq!(
+        app.get("/v1/tenants/acme/projects", &viewer).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the tenant's API budget is spent"
+    );
+    for _ in 0..3 {
+        let served = busy.sync(&app, None, 0).await;
+        assert_eq!(served.status, StatusCode::OK, "{}", served.text());
+    }
+    let refused = busy.sync(&app, None, 0).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.header("retry-after").is_some());
+    assert!(
+        refused.problem().detail.contains("agent"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        quiet.sync(&app, None, 0).await.status,
+        StatusCode::OK,
+        "another agent of the tenant has its own budget"
+    );
+}
+
 with_own_options!(a_full_replica_answers_without_waiting);
+with_own_options!(an_agent_over_its_own_rate_is_refused_alone);
 
 on_both_backends!(
     a_bundle_is_sent_once_then_304_without_a_body,

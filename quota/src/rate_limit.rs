@@ -33,6 +33,8 @@ pub struct RateLimitStatus {
 pub enum Budget {
     Tenant,
     Key,
+    /// One agent's own budget for the agent protocol.
+    Agent,
     /// Refused credentials presented from one client address.
     ClientAddress,
 }
@@ -42,6 +44,7 @@ impl Budget {
         match self {
             Budget::Tenant => "tenant",
             Budget::Key => "API key",
+            Budget::Agent => "agent",
             Budget::ClientAddress => "client address",
         }
     }

@@ -63,6 +63,7 @@ conformance!(
     usage_reports_every_count_against_its_limit,
     key_identity_carries_the_tenants_api_rate,
     query_slots_never_exceed_the_capacity_or_a_cap,
+    a_request_that_fails_alone_does_not_fail_the_others_decided_with_it,
     a_released_slot_goes_to_a_waiter,
     expired_leases_free_their_slots,
     a_full_queue_refuses_and_a_zero_wait_leaves_no_trace,
@@ -1568,6 +1569,53 @@ async fn query_slots_never_exceed_the_capacity_or_a_cap(store: Arc<SqlStore>, db
         usage.query_slots.queued, 0,
         "refused requests left nothing queued"
     );
+}
+
+/// Requests that come together are decided in one transaction; one for a project that does not
+/// exist answers 404 by itself, and the rest are decided as if it had not come.
+async fn a_request_that_fails_alone_does_not_fail_the_others_decided_with_it(
+    store: Arc<SqlStore>,
+    db: TestDatabase,
+) {
+    seed_project(&store, "alpha", "web").await;
+    let slots = slot_store(&db, 4, Duration::from_secs(60)).await;
+    let racers = (0..16).map(|i| {
+        let slots = slots.clone();
+        let project = if i % 2 == 0 { "web" } else { "missing" };
+        tokio::spawn(async move {
+            (
+                project,
+                slots
+                    .acquire_query_slot(&frontend("fe"), "alpha", project, slot_request(0))
+                    .await,
+            )
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for (project, outcome) in &outcomes {
+        if *project == "missing" {
+            assert!(
+                matches!(outcome, Err(StoreError::NotFound(_))),
+                "{outcome:?}"
+            );
+        } else {
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+    }
+    let granted = outcomes
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Ok(SlotAdmission::Granted(_))))
+        .count();
+    assert_eq!(
+        granted, 4,
+        "the capacity is used by the requests that exist"
+    );
+    let usage = store.get_usage(&platform_admin(), "alpha").await.unwrap();
+    assert_eq!((usage.query_slots.held, usage.query_slots.queued), (4, 0));
 }
 
 async fn a_released_slot_goes_to_a_waiter(store: Arc<SqlStore>, db: TestDatabase) {

@@ -9,7 +9,7 @@ use logplane_model::AuditResult;
 use logplane_model::audit::NewAuditEvent;
 use std::sync::{Arc, OnceLock};
 
-use logplane_quota::RateLimitStatus;
+use logplane_quota::{Budget, RateLimitStatus};
 use logplane_store::{Ctx, KeyIdentity};
 
 use crate::app::AppState;
@@ -62,7 +62,10 @@ impl FromRequestParts<AppState> for AgentCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let identity = identify(parts, state, logplane_model::authz::AUDIENCE_AGENT).await?;
-        if let Err(limited) = state.agent_limits.check(None, &identity.caller.key_id) {
+        if let Err(limited) = state
+            .agent_limits
+            .check_name(Budget::Agent, &identity.caller.key_id)
+        {
             return Err(ApiError::RateLimited {
                 detail: format!(
                     "this agent's request rate is exhausted; retry in {} s",

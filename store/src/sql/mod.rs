@@ -18,6 +18,7 @@ pub use leases::{Leadership, LeaseBid, LeaseState};
 mod logstores;
 mod machine_groups;
 mod projects;
+mod query_slot_steps;
 mod query_slots;
 mod quotas;
 mod resource;
@@ -230,6 +231,9 @@ pub struct SqlStore {
     sent_bundles: Arc<BatchQueue<sent_bundles::QueuedSentBundle, ()>>,
     /// Key lookups of authenticated requests, answered many to a query.
     key_lookups: Arc<BatchQueue<credentials::KeyLookup, Option<crate::context::KeyIdentity>>>,
+    /// The query-slot arbiter's decisions, many to a transaction when they come together (each
+    /// holds the one arbiter row, so one at a time they would queue on its lock).
+    arbiter_steps: Arc<BatchQueue<query_slot_steps::ArbiterStep, query_slot_steps::StepOutcome>>,
 }
 
 /// The most writes in one transaction, or lookups in one query: enough that a fleet woken at once
@@ -291,6 +295,7 @@ impl SqlStore {
             sync_reports: Arc::new(BatchQueue::new(MAX_BATCH)),
             sent_bundles: Arc::new(BatchQueue::new(MAX_BATCH)),
             key_lookups: Arc::new(BatchQueue::new(MAX_BATCH)),
+            arbiter_steps: Arc::new(BatchQueue::new(query_slot_steps::MAX_ARBITER_BATCH)),
         })
     }
 
@@ -336,8 +341,12 @@ impl SqlStore {
             assignments_published: Arc::new(tokio::sync::Notify::new()),
             write_turn: Some(write_turn.clone()),
             sync_reports: Arc::new(BatchQueue::sharing_turn(MAX_BATCH, write_turn.clone())),
-            sent_bundles: Arc::new(BatchQueue::sharing_turn(MAX_BATCH, write_turn)),
+            sent_bundles: Arc::new(BatchQueue::sharing_turn(MAX_BATCH, write_turn.clone())),
             key_lookups: Arc::new(BatchQueue::new(MAX_BATCH)),
+            arbiter_steps: Arc::new(BatchQueue::sharing_turn(
+                query_slot_steps::MAX_ARBITER_BATCH,
+                write_turn,
+            )),
         })
     }
 

@@ -15,8 +15,8 @@ use logplane_quota::arbiter::{
 };
 use sqlx::Row;
 
-use super::quotas::count;
-use super::{Conn, SqlStore, commit, dynamic, retrying};
+use super::query_slot_steps::{ArbiterStep, SlotRequest, StepOutcome, unexpected};
+use super::{Conn, SqlStore, dynamic};
 use crate::context::{Ctx, SlotAdmission};
 use crate::error::{StoreError, StoreResult};
 
@@ -36,16 +36,26 @@ fn micros(duration: Duration) -> i64 {
 }
 
 /// What an enqueue did.
-enum Enqueued {
+pub(super) enum Enqueued {
     Granted(String),
     Waiting(String),
     Refused(SlotAdmission),
 }
 
-/// Tenants' quotas, read once per arbiter step: a step consults the same few tenants' quotas
-/// for caps, weights and headroom.
+/// A tenant's fair-queuing state, read before a change to its outstanding queries.
+struct TenantState {
+    /// Its last finish tag; `None` before its first request.
+    last_finish: Option<i64>,
+    /// Its recent demand, brought up to now.
+    demand: RecentDemand,
+    /// Its requests waiting.
+    queued: i64,
+}
+
+/// Tenants' quotas, read once per batch of arbiter steps: its steps and its dispatch consult the
+/// same few tenants' quotas for caps, weights and headroom.
 #[derive(Default)]
-struct QuotaCache(HashMap<String, Quota>);
+pub(super) struct QuotaCache(HashMap<String, Quota>);
 
 impl QuotaCache {
     async fn get(&mut self, store: &SqlStore, conn: &mut Conn, tenant: &str) -> StoreResult<Quota> {
@@ -89,12 +99,18 @@ impl SqlStore {
         request.validate()?;
         let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
         let deadline = tokio::time::Instant::now() + max_wait;
-        let enqueued =
-            retrying(|| self.enqueue_slot(ctx, tenant, project, &request, max_wait)).await?;
-        let id = match enqueued {
-            Enqueued::Granted(id) => return Ok(self.granted(id)),
-            Enqueued::Refused(refusal) => return Ok(refusal),
-            Enqueued::Waiting(id) => id,
+        let step = ArbiterStep::Enqueue(SlotRequest {
+            holder: ctx.caller.key_id.clone(),
+            tenant: tenant.to_string(),
+            project: project.to_string(),
+            request,
+            max_wait,
+        });
+        let id = match self.arbiter_step(step).await? {
+            StepOutcome::Enqueued(Enqueued::Granted(id)) => return Ok(self.granted(id)),
+            StepOutcome::Enqueued(Enqueued::Refused(refusal)) => return Ok(refusal),
+            StepOutcome::Enqueued(Enqueued::Waiting(id)) => id,
+            other => return Err(unexpected(&other)),
         };
         let mut abandon = AbandonOnDrop {
             store: Some(self.clone()),
@@ -105,62 +121,43 @@ impl SqlStore {
         outcome
     }
 
-    /// Tags the request, queues it, and dispatches; with no wait allowed, a request that was not
-    /// granted at once leaves no trace (the transaction is rolled back).
-    async fn enqueue_slot(
+    /// Tags the request and queues it, in a batch's transaction holding the arbiter lock; the
+    /// batch's dispatch then grants it if it can. A refusal or a missing project writes nothing.
+    pub(super) async fn enqueue_in_tx(
         &self,
-        ctx: &Ctx,
-        tenant: &str,
-        project: &str,
-        request: &QuerySlotRequest,
-        max_wait: Duration,
-    ) -> StoreResult<Enqueued> {
-        let mut tx = self.begin_write().await?;
-        let virtual_time = self.lock_arbiter(&mut tx).await?;
+        conn: &mut Conn,
+        virtual_time: i64,
+        now: i64,
+        quotas: &mut QuotaCache,
+        slot: &SlotRequest,
+    ) -> StoreResult<StoreResult<Enqueued>> {
+        let (tenant, project) = (slot.tenant.as_str(), slot.project.as_str());
         let exists = sqlx::query("SELECT 1 FROM projects WHERE tenant = $1 AND name = $2")
             .bind(tenant.to_string())
             .bind(project.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
         if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
+            return Ok(Err(StoreError::NotFound(format!(
                 "tenants/{tenant}/projects/{project}"
-            )));
+            ))));
         }
-        let now = Timestamp::now().unix_micros();
-        let mut quotas = QuotaCache::default();
-        self.expire_slots(&mut tx, now, &mut quotas).await?;
-        let quota = quotas.get(self, &mut tx, tenant).await?;
-        let queued = count(
-            &mut tx,
-            "query_slots",
-            "tenant = $1 AND state = 'queued'",
-            &[tenant],
-        )
-        .await?;
-        if queued >= quota.max_queued_queries {
-            return Ok(Enqueued::Refused(SlotAdmission::QueueFull {
-                queued,
+        let quota = quotas.get(self, conn, tenant).await?;
+        let state = self.tenant_state(conn, tenant, now).await?;
+        if state.queued >= quota.max_queued_queries {
+            return Ok(Ok(Enqueued::Refused(SlotAdmission::QueueFull {
+                queued: state.queued,
                 limit: quota.max_queued_queries,
-            }));
+            })));
         }
-        let last_finish = last_finish(&mut tx, tenant).await?;
         let tags = tag_request(
             virtual_time,
-            last_finish,
-            request.cost_hint,
+            state.last_finish,
+            slot.request.cost_hint,
             quota.query_weight,
         );
-        self.bring_demand_forward(&mut tx, tenant, now).await?;
-        sqlx::query(
-            "INSERT INTO query_tenant_tags (tenant, last_finish, demand_at, idle_from) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (tenant) DO UPDATE SET last_finish = excluded.last_finish",
-        )
-        .bind(tenant.to_string())
-        .bind(tags.finish)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        self.write_tenant_tags(conn, tenant, tags.finish, state.demand, true)
+            .await?;
         let id = slot_id();
         sqlx::query(
             "INSERT INTO query_slots (id, tenant, project, holder, state, start_tag, enqueued_at, expires_at, tagged_cost) \
@@ -169,30 +166,14 @@ impl SqlStore {
         .bind(id.clone())
         .bind(tenant.to_string())
         .bind(project.to_string())
-        .bind(ctx.caller.key_id.clone())
+        .bind(slot.holder.clone())
         .bind(tags.start)
         .bind(now)
-        .bind(now + micros(max_wait + QUEUED_ROW_GRACE))
-        .bind(request.cost_hint)
-        .execute(&mut *tx)
+        .bind(now + micros(slot.max_wait + QUEUED_ROW_GRACE))
+        .bind(slot.request.cost_hint)
+        .execute(&mut *conn)
         .await?;
-        let granted = self
-            .dispatch_in_tx(&mut tx, virtual_time, now, &mut quotas)
-            .await?;
-        if granted.contains(&id) {
-            commit(tx).await?;
-            self.slot_grants.notify_waiters();
-            return Ok(Enqueued::Granted(id));
-        }
-        if max_wait.is_zero() {
-            // Dropping the transaction rolls it back: no row, no tag advanced, no grant made.
-            return Ok(Enqueued::Refused(SlotAdmission::TimedOut));
-        }
-        commit(tx).await?;
-        if !granted.is_empty() {
-            self.slot_grants.notify_waiters();
-        }
-        Ok(Enqueued::Waiting(id))
+        Ok(Ok(Enqueued::Waiting(id)))
     }
 
     /// Waits until the request is granted or its deadline passes. Grants by this replica wake
@@ -235,66 +216,46 @@ impl SqlStore {
     /// Ends a wait: removes the request if it is still queued, or keeps a grant that came in
     /// the meantime.
     async fn give_up(&self, id: &str) -> StoreResult<SlotAdmission> {
-        retrying(|| async {
-            let mut tx = self.begin_write().await?;
-            self.lock_arbiter(&mut tx).await?;
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM query_slots WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if state.as_deref() == Some("granted") {
-                return Ok(self.granted(id.to_string()));
-            }
-            self.remove_slots(
-                &mut tx,
-                "id = $1",
-                &[id],
-                Timestamp::now().unix_micros(),
-                &mut QuotaCache::default(),
-            )
-            .await?;
-            commit(tx).await?;
-            Ok(SlotAdmission::TimedOut)
-        })
-        .await
-    }
-
-    /// Removes a request or slot whose waiter is gone, and grants what that frees.
-    async fn discard_slot(&self, id: &str) -> StoreResult<()> {
-        self.remove_and_dispatch(Some((id, None))).await.map(|_| ())
-    }
-
-    /// One arbiter step outside an acquire: removes the slot `(id, holder)` if given (answering
-    /// whether it existed), expires what lapsed, grants what the freed capacity allows, and wakes
-    /// this replica's waiters when something was granted.
-    async fn remove_and_dispatch(
-        &self,
-        slot: Option<(&str, Option<&str>)>,
-    ) -> StoreResult<(bool, usize)> {
-        let (removed, granted) = retrying(|| async {
-            let mut tx = self.begin_write().await?;
-            let virtual_time = self.lock_arbiter(&mut tx).await?;
-            let removed = match slot {
-                Some((id, holder)) => self.delete_slot(&mut tx, id, holder).await?,
-                None => false,
-            };
-            let granted = self
-                .dispatch_in_tx(
-                    &mut tx,
-                    virtual_time,
-                    Timestamp::now().unix_micros(),
-                    &mut QuotaCache::default(),
-                )
-                .await?;
-            commit(tx).await?;
-            Ok((removed, granted))
-        })
-        .await?;
-        if !granted.is_empty() {
-            self.slot_grants.notify_waiters();
+        match self
+            .arbiter_step(ArbiterStep::GiveUp { id: id.to_string() })
+            .await?
+        {
+            StepOutcome::GaveUp(admission) => Ok(admission),
+            other => Err(unexpected(&other)),
         }
-        Ok((removed, granted.len()))
+    }
+
+    pub(super) async fn give_up_in_tx(
+        &self,
+        conn: &mut Conn,
+        id: &str,
+        now: i64,
+        quotas: &mut QuotaCache,
+    ) -> StoreResult<SlotAdmission> {
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM query_slots WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if state.as_deref() == Some("granted") {
+            return Ok(self.granted(id.to_string()));
+        }
+        self.remove_slots(conn, "id = $1", &[id], now, quotas)
+            .await?;
+        Ok(SlotAdmission::TimedOut)
+    }
+
+    /// Removes the slot or queued request `id` (of `holder` only, when given), answering
+    /// whether it existed, and grants what that frees.
+    async fn remove_slot(&self, id: &str, holder: Option<String>) -> StoreResult<bool> {
+        let step = ArbiterStep::Remove {
+            id: id.to_string(),
+            holder,
+        };
+        match self.arbiter_step(step).await? {
+            StepOutcome::Removed(removed) => Ok(removed),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub(crate) async fn renew_slot(&self, ctx: &Ctx, id: &str) -> StoreResult<QuerySlot> {
@@ -333,11 +294,7 @@ impl SqlStore {
         let path = format!("query-slots/{id}");
         self.authorize(ctx, None, Access::QuerySlots, "query_slot.release", &path)
             .await?;
-        let holder = holder_of(ctx);
-        let (removed, _) = self
-            .remove_and_dispatch(Some((id, holder.as_deref())))
-            .await?;
-        if !removed {
+        if !self.remove_slot(id, holder_of(ctx)).await? {
             return Err(StoreError::NotFound(path));
         }
         Ok(())
@@ -346,39 +303,35 @@ impl SqlStore {
     /// Expires lapsed leases and abandoned requests and grants what the freed capacity allows.
     /// Every replica runs it now and then; the arbiter lock makes that safe.
     pub(crate) async fn reconcile_slots(&self) -> StoreResult<usize> {
-        self.remove_and_dispatch(None)
-            .await
-            .map(|(_, granted)| granted)
+        match self.arbiter_step(ArbiterStep::Dispatch).await? {
+            StepOutcome::Dispatched(granted) => Ok(granted),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Deletes a slot or queued request, of `holder` only when one is given.
-    async fn delete_slot(
+    pub(super) async fn delete_slot(
         &self,
         conn: &mut Conn,
         id: &str,
         holder: Option<&str>,
+        now: i64,
+        quotas: &mut QuotaCache,
     ) -> StoreResult<bool> {
-        let now = Timestamp::now().unix_micros();
         let removed = match holder {
             Some(holder) => {
-                self.remove_slots(
-                    conn,
-                    "id = $1 AND holder = $2",
-                    &[id, holder],
-                    now,
-                    &mut QuotaCache::default(),
-                )
-                .await?
+                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now, quotas)
+                    .await?
             }
             None => {
-                self.remove_slots(conn, "id = $1", &[id], now, &mut QuotaCache::default())
+                self.remove_slots(conn, "id = $1", &[id], now, quotas)
                     .await?
             }
         };
         Ok(removed > 0)
     }
 
-    async fn expire_slots(
+    pub(super) async fn expire_slots(
         &self,
         conn: &mut Conn,
         now: i64,
@@ -400,7 +353,7 @@ impl SqlStore {
     /// `values`), settling each one's cost into its tenant's finish tag first: a slot is charged
     /// the time it was held (until `now`, or its lease's end if that came first), a request that
     /// was never granted nothing, so its tenant gets back what it was tagged with.
-    async fn remove_slots(
+    pub(super) async fn remove_slots(
         &self,
         conn: &mut Conn,
         condition: &str,
@@ -423,17 +376,14 @@ impl SqlStore {
             let held_until = now.min(row.try_get::<i64, _>("expires_at")?);
             let actual_cost = granted_at.map_or(0, |granted| (held_until - granted).max(0) / 1000);
             let weight = quotas.get(self, conn, &tenant).await?.query_weight;
+            let state = self.tenant_state(conn, &tenant, now).await?;
             let settled = settle_cost(
-                last_finish(conn, &tenant).await?.unwrap_or(0),
+                state.last_finish.unwrap_or(0),
                 tagged_cost,
                 actual_cost,
                 weight,
             );
-            self.bring_demand_forward(conn, &tenant, now).await?;
-            sqlx::query("UPDATE query_tenant_tags SET last_finish = $1 WHERE tenant = $2")
-                .bind(settled)
-                .bind(tenant)
-                .execute(&mut *conn)
+            self.write_tenant_tags(conn, &tenant, settled, state.demand, false)
                 .await?;
             sqlx::query("DELETE FROM query_slots WHERE id = $1")
                 .bind(id)
@@ -443,33 +393,82 @@ impl SqlStore {
         Ok(rows.len() as u64)
     }
 
-    /// Brings the tenant's recent demand up to `now`, before its count of outstanding queries
-    /// (held and waiting) changes: between two such changes the count was constant, which is
-    /// what makes the moving average exact.
-    async fn bring_demand_forward(
+    /// The tenant's tags and queue, with its recent demand brought up to `now`. Read before its
+    /// count of outstanding queries (held and waiting) changes: between two such changes the
+    /// count was constant, which is what makes the moving average exact.
+    async fn tenant_state(
         &self,
         conn: &mut Conn,
         tenant: &str,
         now: i64,
-    ) -> StoreResult<()> {
-        let row = sqlx::query(
-            "SELECT demand_average, demand_at FROM query_tenant_tags WHERE tenant = $1",
+    ) -> StoreResult<TenantState> {
+        let tags = sqlx::query(
+            "SELECT last_finish, demand_average, demand_at FROM query_tenant_tags WHERE tenant = $1",
         )
         .bind(tenant.to_string())
         .fetch_optional(&mut *conn)
         .await?;
-        let Some(row) = row else { return Ok(()) };
-        let outstanding = count(conn, "query_slots", "tenant = $1", &[tenant]).await?;
-        let time_constant = micros(self.slot_settings.demand_time_constant);
-        let demand = RecentDemand {
-            average: row.try_get("demand_average")?,
-            at_us: row.try_get("demand_at")?,
-        }
-        .at(now, outstanding, time_constant);
-        sqlx::query("UPDATE query_tenant_tags SET demand_average = $1, demand_at = $2, idle_from = $3 WHERE tenant = $4")
+        let counts = sqlx::query(
+            "SELECT COUNT(*) AS outstanding, \
+             CAST(COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued \
+             FROM query_slots WHERE tenant = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+        let (last_finish, demand) = match tags {
+            Some(row) => (
+                Some(row.try_get("last_finish")?),
+                RecentDemand {
+                    average: row.try_get("demand_average")?,
+                    at_us: row.try_get("demand_at")?,
+                },
+            ),
+            // Its first request: no demand before now.
+            None => (
+                None,
+                RecentDemand {
+                    average: 0.0,
+                    at_us: now,
+                },
+            ),
+        };
+        let outstanding: i64 = counts.try_get("outstanding")?;
+        Ok(TenantState {
+            last_finish,
+            demand: demand.at(
+                now,
+                outstanding,
+                micros(self.slot_settings.demand_time_constant),
+            ),
+            queued: counts.try_get("queued")?,
+        })
+    }
+
+    /// Writes the tenant's last finish tag and recent demand; `create` makes its row on its first
+    /// request (a removal never creates one: its tenant may be gone).
+    async fn write_tenant_tags(
+        &self,
+        conn: &mut Conn,
+        tenant: &str,
+        last_finish: i64,
+        demand: RecentDemand,
+        create: bool,
+    ) -> StoreResult<()> {
+        let sql = if create {
+            "INSERT INTO query_tenant_tags (last_finish, demand_average, demand_at, idle_from, tenant) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant) DO UPDATE SET \
+             last_finish = excluded.last_finish, demand_average = excluded.demand_average, \
+             demand_at = excluded.demand_at, idle_from = excluded.idle_from"
+        } else {
+            "UPDATE query_tenant_tags SET last_finish = $1, demand_average = $2, demand_at = $3, \
+             idle_from = $4 WHERE tenant = $5"
+        };
+        sqlx::query(sql)
+            .bind(last_finish)
             .bind(demand.average)
             .bind(demand.at_us)
-            .bind(demand.idle_from_us(time_constant))
+            .bind(demand.idle_from_us(micros(self.slot_settings.demand_time_constant)))
             .bind(tenant.to_string())
             .execute(&mut *conn)
             .await?;
@@ -539,7 +538,7 @@ impl SqlStore {
         })
     }
 
-    async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
+    pub(super) async fn lock_arbiter(&self, conn: &mut Conn) -> StoreResult<i64> {
         let sql = format!(
             "SELECT virtual_time FROM query_arbiter WHERE id = 1{}",
             self.backend.for_update()
@@ -549,16 +548,23 @@ impl SqlStore {
             .await?)
     }
 
-    /// Grants, in one transaction holding the arbiter lock, what the capacity and caps allow.
-    /// Returns the ids granted.
-    async fn dispatch_in_tx(
+    /// Grants, in one transaction holding the arbiter lock, what the capacity and caps allow;
+    /// the caller has expired what lapsed by `now`. Returns the ids granted.
+    pub(super) async fn dispatch_in_tx(
         &self,
         conn: &mut Conn,
         virtual_time: i64,
         now: i64,
         quotas: &mut QuotaCache,
     ) -> StoreResult<BTreeSet<String>> {
-        self.expire_slots(conn, now, quotas).await?;
+        // Nothing waiting, the common case of a release: no need to count what is held.
+        let anything_waiting =
+            sqlx::query("SELECT 1 FROM query_slots WHERE state = 'queued' LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+        if anything_waiting.is_none() {
+            return Ok(BTreeSet::new());
+        }
         let mut holdings = Holdings::default();
         let held = sqlx::query(
             "SELECT tenant, project, COUNT(*) AS held FROM query_slots WHERE state = 'granted' GROUP BY tenant, project",
@@ -715,15 +721,6 @@ impl SqlStore {
     }
 }
 
-async fn last_finish(conn: &mut Conn, tenant: &str) -> StoreResult<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT last_finish FROM query_tenant_tags WHERE tenant = $1")
-            .bind(tenant.to_string())
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
-}
-
 /// Only the frontend that acquired a slot may renew or release it (platform admins may always):
 /// another frontend's slot answers 404, as another tenant's resource does.
 fn holder_of(ctx: &Ctx) -> Option<String> {
@@ -745,7 +742,7 @@ impl Drop for AbandonOnDrop {
         let id = std::mem::take(&mut self.id);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(error) = store.discard_slot(&id).await {
+                if let Err(error) = store.remove_slot(&id, None).await {
                     tracing::warn!(%error, slot = %id, "could not discard an abandoned query slot; it will expire");
                 }
             });
