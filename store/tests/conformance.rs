@@ -9,7 +9,7 @@ use logplane_model::page::PageRequest;
 use logplane_model::quota::{ApiRate, QuotaExceeded};
 use logplane_model::{
     ApiKeyRequest, AuditResult, Caller, KeyRange, KeyScope, LogstoreMode, LogstoreSpec,
-    ProjectSpec, QuerySlotRequest, Quota, QuotaSpec, Role, ShardStatus, TenantSpec,
+    ProjectSpec, QuerySlot, QuerySlotRequest, Quota, QuotaSpec, Role, ShardStatus, TenantSpec,
 };
 use logplane_store::testing::TestDatabase;
 use logplane_store::{
@@ -64,6 +64,7 @@ conformance!(
     key_identity_carries_the_tenants_api_rate,
     query_slots_never_exceed_the_capacity_or_a_cap,
     a_request_that_fails_alone_does_not_fail_the_others_decided_with_it,
+    backlogged_tenants_are_granted_in_turn,
     a_released_slot_goes_to_a_waiter,
     expired_leases_free_their_slots,
     a_full_queue_refuses_and_a_zero_wait_leaves_no_trace,
@@ -1516,6 +1517,32 @@ fn slot_request(max_wait_ms: i64) -> QuerySlotRequest {
     }
 }
 
+/// Acquires the only slot of a store with capacity 1, for `tenant`'s project `web`.
+async fn take_the_only_slot(slots: &SqlStore, tenant: &str) -> QuerySlot {
+    match slots
+        .acquire_query_slot(&frontend("fe"), tenant, "web", slot_request(0))
+        .await
+        .unwrap()
+    {
+        SlotAdmission::Granted(slot) => slot,
+        other => panic!("the only slot is free: {other:?}"),
+    }
+}
+
+/// Returns once `tenant` has at least `count` requests waiting.
+async fn wait_until_queued(store: &SqlStore, tenant: &str, count: i64) {
+    while store
+        .get_usage(&platform_admin(), tenant)
+        .await
+        .unwrap()
+        .query_slots
+        .queued
+        < count
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn query_slots_never_exceed_the_capacity_or_a_cap(store: Arc<SqlStore>, db: TestDatabase) {
     seed_project(&store, "alpha", "web").await;
     seed_project(&store, "beta", "web").await;
@@ -1618,16 +1645,65 @@ async fn a_request_that_fails_alone_does_not_fail_the_others_decided_with_it(
     assert_eq!((usage.query_slots.held, usage.query_slots.queued), (4, 0));
 }
 
+/// Two tenants each with three requests waiting, queued together: as slots free one at a time
+/// they go to the tenants in turn, because each tenant's requests are tagged one after another
+/// even when they are decided in one batch.
+async fn backlogged_tenants_are_granted_in_turn(store: Arc<SqlStore>, db: TestDatabase) {
+    for tenant in ["holder", "alpha", "beta"] {
+        seed_project(&store, tenant, "web").await;
+    }
+    let slots = slot_store(&db, 1, Duration::from_secs(60)).await;
+    let held = take_the_only_slot(&slots, "holder").await;
+    let mut waiters: Vec<_> = ["alpha", "alpha", "alpha", "beta", "beta", "beta"]
+        .into_iter()
+        .map(|tenant| {
+            let slots = slots.clone();
+            let waiter = tokio::spawn(async move {
+                slots
+                    .acquire_query_slot(&frontend("fe"), tenant, "web", slot_request(20_000))
+                    .await
+                    .unwrap()
+            });
+            (tenant, Some(waiter))
+        })
+        .collect();
+    for tenant in ["alpha", "beta"] {
+        wait_until_queued(&store, tenant, 3).await;
+    }
+    let mut order = Vec::new();
+    let mut to_release = held.slot_id;
+    for _ in 0..6 {
+        slots
+            .release_query_slot(&frontend("fe"), &to_release)
+            .await
+            .unwrap();
+        let (tenant, slot) = loop {
+            let finished = waiters
+                .iter_mut()
+                .find(|(_, waiter)| waiter.as_ref().is_some_and(|w| w.is_finished()));
+            if let Some((tenant, waiter)) = finished {
+                break (*tenant, waiter.take().unwrap().await.unwrap());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let SlotAdmission::Granted(slot) = slot else {
+            panic!("{tenant} was not granted: {slot:?}")
+        };
+        order.push(tenant);
+        to_release = slot.slot_id;
+    }
+    for turn in order.chunks(2) {
+        assert!(
+            turn.contains(&"alpha") && turn.contains(&"beta"),
+            "each pair of grants serves both tenants: {order:?}"
+        );
+    }
+}
+
 async fn a_released_slot_goes_to_a_waiter(store: Arc<SqlStore>, db: TestDatabase) {
     seed_project(&store, "alpha", "web").await;
     let slots = slot_store(&db, 1, Duration::from_secs(60)).await;
-    let SlotAdmission::Granted(first) = slots
-        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
-        .await
-        .unwrap()
-    else {
-        panic!("the only slot is free")
-    };
+    let first = take_the_only_slot(&slots, "alpha").await;
     let waiter = {
         let slots = slots.clone();
         tokio::spawn(async move {
@@ -1638,16 +1714,7 @@ async fn a_released_slot_goes_to_a_waiter(store: Arc<SqlStore>, db: TestDatabase
         })
     };
     // The waiter is queued once the tenant's usage shows it; only then is the slot released.
-    while store
-        .get_usage(&platform_admin(), "alpha")
-        .await
-        .unwrap()
-        .query_slots
-        .queued
-        == 0
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_queued(&store, "alpha", 1).await;
     slots
         .release_query_slot(&frontend("fe"), &first.slot_id)
         .await
@@ -1662,13 +1729,7 @@ async fn a_released_slot_goes_to_a_waiter(store: Arc<SqlStore>, db: TestDatabase
 async fn expired_leases_free_their_slots(store: Arc<SqlStore>, db: TestDatabase) {
     seed_project(&store, "alpha", "web").await;
     let slots = slot_store(&db, 1, Duration::from_millis(200)).await;
-    let SlotAdmission::Granted(crashed) = slots
-        .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
-        .await
-        .unwrap()
-    else {
-        panic!("the only slot is free")
-    };
+    let crashed = take_the_only_slot(&slots, "alpha").await;
     assert_eq!(
         slots
             .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(0))
@@ -1736,16 +1797,7 @@ async fn a_full_queue_refuses_and_a_zero_wait_leaves_no_trace(
                 .unwrap()
         })
     };
-    while store
-        .get_usage(&platform_admin(), "alpha")
-        .await
-        .unwrap()
-        .query_slots
-        .queued
-        == 0
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_queued(&store, "alpha", 1).await;
     let refused = slots
         .acquire_query_slot(&frontend("fe"), "alpha", "web", slot_request(1_000))
         .await

@@ -18,6 +18,7 @@ pub use leases::{Leadership, LeaseBid, LeaseState};
 mod logstores;
 mod machine_groups;
 mod projects;
+mod query_slot_cache;
 mod query_slot_steps;
 mod query_slots;
 mod quotas;

@@ -18,7 +18,8 @@ use std::time::Duration;
 use logplane_model::{QuerySlotRequest, Timestamp};
 
 use super::batching::each_alone_if_together_fails;
-use super::query_slots::{Enqueued, QuotaCache};
+use super::query_slot_cache::BatchCache;
+use super::query_slots::Enqueued;
 use super::{SqlStore, commit, retrying};
 use crate::context::SlotAdmission;
 use crate::error::{StoreError, StoreResult};
@@ -87,28 +88,29 @@ async fn steps_once(
     let mut tx = store.begin_write_in_turn().await?;
     let virtual_time = store.lock_arbiter(&mut tx).await?;
     let now = Timestamp::now().unix_micros();
-    let mut quotas = QuotaCache::default();
-    store.expire_slots(&mut tx, now, &mut quotas).await?;
+    let mut cache = BatchCache::default();
+    store.expire_slots(&mut tx, now, &mut cache).await?;
     let mut outcomes = Vec::with_capacity(steps.len());
     for step in steps {
         outcomes.push(match step {
             ArbiterStep::Enqueue(request) => store
-                .enqueue_in_tx(&mut tx, virtual_time, now, &mut quotas, request)
+                .enqueue_in_tx(&mut tx, virtual_time, now, &mut cache, request)
                 .await?
                 .map(StepOutcome::Enqueued),
             ArbiterStep::Remove { id, holder } => Ok(StepOutcome::Removed(
                 store
-                    .delete_slot(&mut tx, id, holder.as_deref(), now, &mut quotas)
+                    .delete_slot(&mut tx, id, holder.as_deref(), now, &mut cache)
                     .await?,
             )),
             ArbiterStep::GiveUp { id } => Ok(StepOutcome::GaveUp(
-                store.give_up_in_tx(&mut tx, id, now, &mut quotas).await?,
+                store.give_up_in_tx(&mut tx, id, now, &mut cache).await?,
             )),
             ArbiterStep::Dispatch => Ok(StepOutcome::Dispatched(0)),
         });
     }
+    cache.write_tenants(store, &mut tx).await?;
     let granted = store
-        .dispatch_in_tx(&mut tx, virtual_time, now, &mut quotas)
+        .dispatch_in_tx(&mut tx, virtual_time, now, &mut cache)
         .await?;
     for (step, outcome) in steps.iter().zip(outcomes.iter_mut()) {
         let answer = match (step, &*outcome) {
@@ -123,7 +125,7 @@ async fn steps_once(
                     // Not granted and not allowed to wait: it leaves, charged nothing, as if it
                     // had never come.
                     store
-                        .remove_slots(&mut tx, "id = $1", &[id], now, &mut quotas)
+                        .remove_slots(&mut tx, "id = $1", &[id], now, &mut cache)
                         .await?;
                     StepOutcome::Enqueued(Enqueued::Refused(SlotAdmission::TimedOut))
                 } else {
@@ -134,6 +136,7 @@ async fn steps_once(
         };
         *outcome = Ok(answer);
     }
+    cache.write_tenants(store, &mut tx).await?;
     commit(tx).await?;
     if !granted.is_empty() {
         store.slot_grants.notify_waiters();

@@ -15,8 +15,9 @@ use logplane_quota::arbiter::{
 };
 use sqlx::Row;
 
+use super::query_slot_cache::BatchCache;
 use super::query_slot_steps::{ArbiterStep, SlotRequest, StepOutcome, unexpected};
-use super::{Conn, SqlStore, dynamic};
+use super::{Conn, SqlStore, dynamic, placeholders};
 use crate::context::{Ctx, SlotAdmission};
 use crate::error::{StoreError, StoreResult};
 
@@ -42,33 +43,11 @@ pub(super) enum Enqueued {
     Refused(SlotAdmission),
 }
 
-/// A tenant's fair-queuing state, read before a change to its outstanding queries.
-struct TenantState {
-    /// Its last finish tag; `None` before its first request.
-    last_finish: Option<i64>,
-    /// Its recent demand, brought up to now.
-    demand: RecentDemand,
-    /// Its requests waiting.
-    queued: i64,
-}
-
-/// Tenants' quotas, read once per batch of arbiter steps: its steps and its dispatch consult the
-/// same few tenants' quotas for caps, weights and headroom.
-#[derive(Default)]
-pub(super) struct QuotaCache(HashMap<String, Quota>);
-
-impl QuotaCache {
-    async fn get(&mut self, store: &SqlStore, conn: &mut Conn, tenant: &str) -> StoreResult<Quota> {
-        if let Some(quota) = self.0.get(tenant) {
-            return Ok(*quota);
-        }
-        let quota = store.quota_in_tx(conn, tenant).await?;
-        self.0.insert(tenant.to_string(), quota);
-        Ok(quota)
-    }
-}
-
 impl SqlStore {
+    pub(super) fn demand_time_constant_us(&self) -> i64 {
+        micros(self.slot_settings.demand_time_constant)
+    }
+
     fn lease_ttl_ms(&self) -> i64 {
         i64::try_from(self.slot_settings.lease_ttl.as_millis()).unwrap_or(i64::MAX)
     }
@@ -128,22 +107,17 @@ impl SqlStore {
         conn: &mut Conn,
         virtual_time: i64,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
         slot: &SlotRequest,
     ) -> StoreResult<StoreResult<Enqueued>> {
         let (tenant, project) = (slot.tenant.as_str(), slot.project.as_str());
-        let exists = sqlx::query("SELECT 1 FROM projects WHERE tenant = $1 AND name = $2")
-            .bind(tenant.to_string())
-            .bind(project.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if exists.is_none() {
+        if !cache.project_exists(conn, tenant, project).await? {
             return Ok(Err(StoreError::NotFound(format!(
                 "tenants/{tenant}/projects/{project}"
             ))));
         }
-        let quota = quotas.get(self, conn, tenant).await?;
-        let state = self.tenant_state(conn, tenant, now).await?;
+        let quota = cache.quota(self, conn, tenant).await?;
+        let state = cache.tenant(self, conn, tenant, now).await?;
         if state.queued >= quota.max_queued_queries {
             return Ok(Ok(Enqueued::Refused(SlotAdmission::QueueFull {
                 queued: state.queued,
@@ -156,8 +130,7 @@ impl SqlStore {
             slot.request.cost_hint,
             quota.query_weight,
         );
-        self.write_tenant_tags(conn, tenant, tags.finish, state.demand, true)
-            .await?;
+        state.queued_one(tags.finish);
         let id = slot_id();
         sqlx::query(
             "INSERT INTO query_slots (id, tenant, project, holder, state, start_tag, enqueued_at, expires_at, tagged_cost) \
@@ -230,7 +203,7 @@ impl SqlStore {
         conn: &mut Conn,
         id: &str,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<SlotAdmission> {
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM query_slots WHERE id = $1")
@@ -240,7 +213,7 @@ impl SqlStore {
         if state.as_deref() == Some("granted") {
             return Ok(self.granted(id.to_string()));
         }
-        self.remove_slots(conn, "id = $1", &[id], now, quotas)
+        self.remove_slots(conn, "id = $1", &[id], now, cache)
             .await?;
         Ok(SlotAdmission::TimedOut)
     }
@@ -316,15 +289,15 @@ impl SqlStore {
         id: &str,
         holder: Option<&str>,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<bool> {
         let removed = match holder {
             Some(holder) => {
-                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now, quotas)
+                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now, cache)
                     .await?
             }
             None => {
-                self.remove_slots(conn, "id = $1", &[id], now, quotas)
+                self.remove_slots(conn, "id = $1", &[id], now, cache)
                     .await?
             }
         };
@@ -335,7 +308,7 @@ impl SqlStore {
         &self,
         conn: &mut Conn,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<()> {
         let rows =
             sqlx::query_scalar::<_, String>("SELECT id FROM query_slots WHERE expires_at < $1")
@@ -343,7 +316,7 @@ impl SqlStore {
                 .fetch_all(&mut *conn)
                 .await?;
         for id in rows {
-            self.remove_slots(conn, "id = $1", &[&id], now, quotas)
+            self.remove_slots(conn, "id = $1", &[&id], now, cache)
                 .await?;
         }
         Ok(())
@@ -359,120 +332,44 @@ impl SqlStore {
         condition: &str,
         values: &[&str],
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<u64> {
         let select = format!(
-            "SELECT id, tenant, tagged_cost, granted_at, expires_at FROM query_slots WHERE {condition}"
+            "SELECT tenant, state, tagged_cost, granted_at, expires_at FROM query_slots WHERE {condition}"
         );
         let mut query = sqlx::query(dynamic(select));
         for value in values {
             query = query.bind(value.to_string());
         }
         let rows = query.fetch_all(&mut *conn).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
         for row in &rows {
-            let (id, tenant): (String, String) = (row.try_get("id")?, row.try_get("tenant")?);
+            let tenant: String = row.try_get("tenant")?;
+            let was_queued = row.try_get::<String, _>("state")? == "queued";
             let tagged_cost: i64 = row.try_get("tagged_cost")?;
             let granted_at: Option<i64> = row.try_get("granted_at")?;
             let held_until = now.min(row.try_get::<i64, _>("expires_at")?);
             let actual_cost = granted_at.map_or(0, |granted| (held_until - granted).max(0) / 1000);
-            let weight = quotas.get(self, conn, &tenant).await?.query_weight;
-            let state = self.tenant_state(conn, &tenant, now).await?;
+            let weight = cache.quota(self, conn, &tenant).await?.query_weight;
+            let state = cache.tenant(self, conn, &tenant, now).await?;
             let settled = settle_cost(
                 state.last_finish.unwrap_or(0),
                 tagged_cost,
                 actual_cost,
                 weight,
             );
-            self.write_tenant_tags(conn, &tenant, settled, state.demand, false)
-                .await?;
-            sqlx::query("DELETE FROM query_slots WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            state.removed_one(settled, was_queued);
         }
+        // The arbiter lock is held: the condition matches the rows just read, and only them.
+        let delete = format!("DELETE FROM query_slots WHERE {condition}");
+        let mut query = sqlx::query(dynamic(delete));
+        for value in values {
+            query = query.bind(value.to_string());
+        }
+        query.execute(&mut *conn).await?;
         Ok(rows.len() as u64)
-    }
-
-    /// The tenant's tags and queue, with its recent demand brought up to `now`. Read before its
-    /// count of outstanding queries (held and waiting) changes: between two such changes the
-    /// count was constant, which is what makes the moving average exact.
-    async fn tenant_state(
-        &self,
-        conn: &mut Conn,
-        tenant: &str,
-        now: i64,
-    ) -> StoreResult<TenantState> {
-        let tags = sqlx::query(
-            "SELECT last_finish, demand_average, demand_at FROM query_tenant_tags WHERE tenant = $1",
-        )
-        .bind(tenant.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        let counts = sqlx::query(
-            "SELECT COUNT(*) AS outstanding, \
-             CAST(COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued \
-             FROM query_slots WHERE tenant = $1",
-        )
-        .bind(tenant.to_string())
-        .fetch_one(&mut *conn)
-        .await?;
-        let (last_finish, demand) = match tags {
-            Some(row) => (
-                Some(row.try_get("last_finish")?),
-                RecentDemand {
-                    average: row.try_get("demand_average")?,
-                    at_us: row.try_get("demand_at")?,
-                },
-            ),
-            // Its first request: no demand before now.
-            None => (
-                None,
-                RecentDemand {
-                    average: 0.0,
-                    at_us: now,
-                },
-            ),
-        };
-        let outstanding: i64 = counts.try_get("outstanding")?;
-        Ok(TenantState {
-            last_finish,
-            demand: demand.at(
-                now,
-                outstanding,
-                micros(self.slot_settings.demand_time_constant),
-            ),
-            queued: counts.try_get("queued")?,
-        })
-    }
-
-    /// Writes the tenant's last finish tag and recent demand; `create` makes its row on its first
-    /// request (a removal never creates one: its tenant may be gone).
-    async fn write_tenant_tags(
-        &self,
-        conn: &mut Conn,
-        tenant: &str,
-        last_finish: i64,
-        demand: RecentDemand,
-        create: bool,
-    ) -> StoreResult<()> {
-        let sql = if create {
-            "INSERT INTO query_tenant_tags (last_finish, demand_average, demand_at, idle_from, tenant) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant) DO UPDATE SET \
-             last_finish = excluded.last_finish, demand_average = excluded.demand_average, \
-             demand_at = excluded.demand_at, idle_from = excluded.idle_from"
-        } else {
-            "UPDATE query_tenant_tags SET last_finish = $1, demand_average = $2, demand_at = $3, \
-             idle_from = $4 WHERE tenant = $5"
-        };
-        sqlx::query(sql)
-            .bind(last_finish)
-            .bind(demand.average)
-            .bind(demand.at_us)
-            .bind(demand.idle_from_us(micros(self.slot_settings.demand_time_constant)))
-            .bind(tenant.to_string())
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
     }
 
     /// The tenants active now — holding or waiting, or recently so — with their weights, caps
@@ -481,7 +378,7 @@ impl SqlStore {
         &self,
         conn: &mut Conn,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<Headroom> {
         if self.slot_settings.headroom == HeadroomRule::WorkConserving {
             return Ok(Headroom::work_conserving());
@@ -498,7 +395,7 @@ impl SqlStore {
             .bind(now)
             .fetch_all(&mut *conn)
             .await?;
-        let time_constant = micros(self.slot_settings.demand_time_constant);
+        let time_constant = self.demand_time_constant_us();
         let mut demands: HashMap<String, f64> = HashMap::new();
         for row in &rows {
             let tenant: String = row.try_get("tenant")?;
@@ -522,7 +419,7 @@ impl SqlStore {
             if !busy && recent_demand < ACTIVE_DEMAND {
                 continue;
             }
-            let quota = quotas.get(self, conn, &tenant).await?;
+            let quota = cache.quota(self, conn, &tenant).await?;
             tenants.insert(
                 tenant,
                 TenantLoad {
@@ -555,7 +452,7 @@ impl SqlStore {
         conn: &mut Conn,
         virtual_time: i64,
         now: i64,
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<BTreeSet<String>> {
         // Nothing waiting, the common case of a release: no need to count what is held.
         let anything_waiting =
@@ -602,8 +499,8 @@ impl SqlStore {
                 start_tag: row.try_get("start_tag")?,
             });
         }
-        let caps = self.load_caps(conn, &waiting, quotas).await?;
-        let headroom = self.headroom(conn, now, quotas).await?;
+        let caps = self.load_caps(conn, &waiting, cache).await?;
+        let headroom = self.headroom(conn, now, cache).await?;
         let decided = dispatch(
             capacity,
             virtual_time,
@@ -620,15 +517,23 @@ impl SqlStore {
             &headroom,
         );
         let lease_end = now + micros(self.slot_settings.lease_ttl);
-        let mut granted = BTreeSet::new();
-        for index in decided.granted {
-            sqlx::query("UPDATE query_slots SET state = 'granted', expires_at = $1, granted_at = $2 WHERE id = $3")
-                .bind(lease_end)
-                .bind(now)
-                .bind(ids[index].clone())
-                .execute(&mut *conn)
-                .await?;
-            granted.insert(ids[index].clone());
+        let granted: BTreeSet<String> = decided
+            .granted
+            .iter()
+            .map(|&index| ids[index].clone())
+            .collect();
+        if !granted.is_empty() {
+            // At most the dispatch window's 1,000: far below either database's limit on a
+            // statement's parameters.
+            let sql = format!(
+                "UPDATE query_slots SET state = 'granted', expires_at = $1, granted_at = $2 WHERE id IN ({})",
+                placeholders(3, granted.len())
+            );
+            let mut query = sqlx::query(dynamic(sql)).bind(lease_end).bind(now);
+            for id in &granted {
+                query = query.bind(id.clone());
+            }
+            query.execute(&mut *conn).await?;
         }
         sqlx::query("UPDATE query_arbiter SET virtual_time = $1 WHERE id = 1")
             .bind(decided.virtual_time)
@@ -657,7 +562,7 @@ impl SqlStore {
         &self,
         conn: &mut Conn,
         waiting: &[Waiting],
-        quotas: &mut QuotaCache,
+        cache: &mut BatchCache,
     ) -> StoreResult<HashMap<(String, String), Caps>> {
         let mut caps = HashMap::new();
         for request in waiting {
@@ -665,8 +570,8 @@ impl SqlStore {
             if caps.contains_key(&key) {
                 continue;
             }
-            let tenant_cap = quotas
-                .get(self, conn, &request.tenant)
+            let tenant_cap = cache
+                .quota(self, conn, &request.tenant)
                 .await?
                 .max_concurrent_queries;
             let spec: Option<String> =
