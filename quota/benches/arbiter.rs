@@ -311,8 +311,9 @@ fn write_report(load_before: &str) {
          (below their share of 0.064) and passes over the requests of tenants already holding \
          one. Uncontended: slots are \
          free, each acquire is granted at once. Bare counters (the baseline) check the capacity \
-         and the tenant's cap with no order and no fairness. The store adds a transaction \
-         around every pair: these figures are the arbiter's share of it.\n\n\
+         and the tenant's cap with no order and no fairness. The store runs these \
+         decisions in transactions on its arbiter row, under load many steps and one dispatch \
+         to a transaction: these figures are the arbiter's share of the work.\n\n\
          Run it with `cargo bench -p logplane-quota --bench arbiter`; it rewrites this section.\n",
         logplane_bench_report::conditions_table(
             load_before,
