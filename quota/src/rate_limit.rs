@@ -133,13 +133,16 @@ impl ApiRateLimiter {
             None => None,
         };
         let key_snapshot = self.check_one(Budget::Key, key_id)?;
+        // Each budget's remaining capacity costs a division: worked out once per snapshot.
+        let key_remaining = key_snapshot.remaining_burst_capacity();
         Ok(match tenant_snapshot {
-            Some(tenant)
-                if tenant.remaining_burst_capacity() < key_snapshot.remaining_burst_capacity() =>
-            {
-                status_of(&tenant)
-            }
-            _ => status_of(&key_snapshot),
+            Some(tenant) => match tenant.remaining_burst_capacity() {
+                tenant_remaining if tenant_remaining < key_remaining => {
+                    status_of(&tenant, tenant_remaining)
+                }
+                _ => status_of(&key_snapshot, key_remaining),
+            },
+            None => status_of(&key_snapshot, key_remaining),
         })
     }
 
@@ -148,7 +151,7 @@ impl ApiRateLimiter {
     /// credentials of one client address.
     pub fn check_name(&self, budget: Budget, name: &str) -> Result<RateLimitStatus, RateLimited> {
         self.check_one(budget, name)
-            .map(|snapshot| status_of(&snapshot))
+            .map(|snapshot| status_of(&snapshot, snapshot.remaining_burst_capacity()))
     }
 
     fn check_one(&self, budget: Budget, name: &str) -> Result<StateSnapshot, RateLimited> {
@@ -218,17 +221,17 @@ impl ApiRateLimiter {
     }
 }
 
-fn status_of(snapshot: &StateSnapshot) -> RateLimitStatus {
+/// The status an admitted request reports, given its budget's `remaining` capacity.
+fn status_of(snapshot: &StateSnapshot, remaining: u32) -> RateLimitStatus {
     let quota = snapshot.quota();
     let limit = quota.burst_size().get();
-    let remaining = snapshot.remaining_burst_capacity();
-    let reset = quota
-        .replenish_interval()
-        .saturating_mul(limit - remaining.min(limit));
+    let owed = u64::from(limit - remaining.min(limit));
+    let replenish_nanos = u64::try_from(quota.replenish_interval().as_nanos()).unwrap_or(u64::MAX);
     RateLimitStatus {
         limit,
         remaining,
-        reset_seconds: reset.as_secs_f64().ceil() as u64,
+        // In whole integers: this runs on every admitted request.
+        reset_seconds: replenish_nanos.saturating_mul(owed).div_ceil(1_000_000_000),
     }
 }
 
@@ -353,7 +356,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!((status.limit, status.remaining), (5, 4));
-        assert!(status.reset_seconds >= 1);
+        assert_eq!(status.reset_seconds, 1, "one request owed, at one a second");
+        let slow = ApiRate {
+            per_sec: 1,
+            burst: 5,
+        };
+        limiter.check(Some(("acme", slow)), "key-a").unwrap();
+        let status = limiter.check(Some(("acme", slow)), "key-a").unwrap();
+        assert_eq!(
+            (status.remaining, status.reset_seconds),
+            (2, 3),
+            "three owed: full again in three seconds"
+        );
     }
 
     #[test]
