@@ -2,8 +2,9 @@
 //!
 //! Every decision of the query-slot arbiter holds the one `query_arbiter` row, so decisions run
 //! one at a time across the cluster, and each used to pay for a transaction of its own: the lock,
-//! a dozen statements, a commit. Under a few dozen frontends that lock, not the work, set the
-//! pace (about 110 acquire+release pairs a second on PostgreSQL). Here a replica's steps queue
+//! a dozen statements, a commit. Under a few dozen frontends, waiting for that lock set the pace
+//! (374 acquire+release pairs a second on PostgreSQL with 32 frontends, against 1,623 batched,
+//! on one machine). Here a replica's steps queue
 //! ([`BatchQueue`]) and whoever finds no batch in progress runs every step queued so far in one
 //! transaction: one lock, one expiry pass, one dispatch and one commit for the lot. With no
 //! contention a step runs at once, alone.
@@ -24,8 +25,9 @@ use super::{SqlStore, commit, retrying};
 use crate::context::SlotAdmission;
 use crate::error::{StoreError, StoreResult};
 
-/// The most steps in one transaction. Each holds the arbiter lock for a dozen statements, so a
-/// batch this size holds it for tens of milliseconds on PostgreSQL, not hundreds.
+/// The most steps in one transaction. Each adds one to three statements under the arbiter lock
+/// (with the tenants and projects it names read once per batch), so a batch this size holds the
+/// lock for milliseconds, and the waiters behind it are not kept long.
 pub(super) const MAX_ARBITER_BATCH: usize = 64;
 
 /// A frontend's request for a slot, validated and authorized.
