@@ -65,6 +65,7 @@ conformance!(
     query_slots_never_exceed_the_capacity_or_a_cap,
     a_request_that_fails_alone_does_not_fail_the_others_decided_with_it,
     backlogged_tenants_are_granted_in_turn,
+    waiting_frontends_on_three_replicas_never_hold_more_than_the_capacity,
     a_released_slot_goes_to_a_waiter,
     expired_leases_free_their_slots,
     a_full_queue_refuses_and_a_zero_wait_leaves_no_trace,
@@ -1922,6 +1923,56 @@ async fn a_project_cap_below_the_tenants_holds(store: Arc<SqlStore>, db: TestDat
             .unwrap(),
         SlotAdmission::Granted(_)
     ));
+}
+
+/// Frontends on three replicas queue for two slots, each holding its slot a moment and giving it
+/// back: every one is served in the end, and no more than two ever hold a slot at once, while
+/// grants, releases and waits of all three replicas interleave in their batches.
+async fn waiting_frontends_on_three_replicas_never_hold_more_than_the_capacity(
+    store: Arc<SqlStore>,
+    db: TestDatabase,
+) {
+    seed_project(&store, "alpha", "web").await;
+    seed_project(&store, "beta", "web").await;
+    let replicas = [
+        slot_store(&db, 2, Duration::from_secs(60)).await,
+        slot_store(&db, 2, Duration::from_secs(60)).await,
+        slot_store(&db, 2, Duration::from_secs(60)).await,
+    ];
+    let holding = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let most_held = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let frontends = (0..24).map(|i| {
+        let replica = replicas[i % 3].clone();
+        let (holding, most_held) = (holding.clone(), most_held.clone());
+        let tenant = if i % 2 == 0 { "alpha" } else { "beta" };
+        tokio::spawn(async move {
+            let SlotAdmission::Granted(slot) = replica
+                .acquire_query_slot(&frontend("fe"), tenant, "web", slot_request(20_000))
+                .await
+                .unwrap()
+            else {
+                panic!("every frontend is served within its wait")
+            };
+            let now_holding = holding.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            most_held.fetch_max(now_holding, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Counted out before the release, so a grant it frees is never counted early.
+            holding.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            replica
+                .release_query_slot(&frontend("fe"), &slot.slot_id)
+                .await
+                .unwrap();
+        })
+    });
+    for frontend in futures::future::join_all(frontends).await {
+        frontend.unwrap();
+    }
+    let most_held = most_held.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most_held <= 2, "{most_held} held at once on 2 slots");
+    for tenant in ["alpha", "beta"] {
+        let usage = store.get_usage(&platform_admin(), tenant).await.unwrap();
+        assert_eq!((usage.query_slots.held, usage.query_slots.queued), (0, 0));
+    }
 }
 
 async fn replicas_sharing_a_database_act_as_one_arbiter(store: Arc<SqlStore>, db: TestDatabase) {
