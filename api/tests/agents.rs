@@ -891,17 +891,33 @@ async fn group_and_config_quotas_refuse_creates(app: TestApp) {
     );
 }
 
+/// A server with `options`, except that API keys are held to no rate: the setup makes more admin
+/// calls than the default key rate allows at once.
+async fn start_with_admin_unlimited(
+    backend: logplane_store::Backend,
+    options: logplane_api::app::AppOptions,
+) -> TestApp {
+    let unlimited = logplane_model::quota::ApiRate {
+        per_sec: 1_000_000,
+        burst: 1_000_000,
+    };
+    TestApp::start_with(
+        backend,
+        logplane_api::app::AppOptions {
+            key_rate: unlimited,
+            ..options
+        },
+    )
+    .await
+}
+
 /// A replica holds at most `max_waiting_agents` waiting calls; others are answered at once and
 /// told when to call again, so a fleet larger than planned degrades to polling instead of
 /// exhausting memory.
 async fn a_full_replica_answers_without_waiting(backend: logplane_store::Backend) {
-    let app = TestApp::start_with(
+    let app = start_with_admin_unlimited(
         backend,
         logplane_api::app::AppOptions {
-            key_rate: logplane_model::quota::ApiRate {
-                per_sec: 1_000_000,
-                burst: 1_000_000,
-            },
             max_waiting_agents: 1,
             ..Default::default()
         },
@@ -942,13 +958,9 @@ macro_rules! with_own_options {
 /// Each agent has a budget of its own on the agent protocol: a tenant whose management API
 /// budget is spent still has its agents served, and one agent over its rate is refused alone.
 async fn an_agent_over_its_own_rate_is_refused_alone(backend: logplane_store::Backend) {
-    let app = TestApp::start_with(
+    let app = start_with_admin_unlimited(
         backend,
         logplane_api::app::AppOptions {
-            key_rate: logplane_model::quota::ApiRate {
-                per_sec: 1_000_000,
-                burst: 1_000_000,
-            },
             agent_rate: logplane_model::quota::ApiRate {
                 per_sec: 1,
                 burst: 3,

@@ -199,23 +199,15 @@ fn results_row(outcome: &Outcome) -> String {
         .tenant(LIGHT)
         .expect("every run has the light tenant");
     let heavy = report.tenant(HEAVY);
-    let waited = if light.granted == 0 {
-        0.0
-    } else {
-        100.0 * light.waited as f64 / light.granted as f64
-    };
     format!(
         "| {} | {} | {} | {} | {:.1}% | {:.2} | {} | {} | {:.4} | {:.3} |\n",
         outcome.label,
         milliseconds(light.wait_p50_us),
         milliseconds(light.wait_p99_us),
         milliseconds(light.wait_max_us),
-        waited,
+        100.0 * outcome.light_waited(),
         light.mean_slots(report.measured_seconds),
-        heavy.map_or("–".into(), |heavy| format!(
-            "{:.2}",
-            heavy.mean_slots(report.measured_seconds)
-        )),
+        heavy.map_or("–".into(), |_| format!("{:.2}", outcome.heavy_slots())),
         heavy.map_or("–".into(), |_| format!("{:.3}", outcome.heavy_share())),
         report.jain_index,
         report.utilization,
@@ -270,7 +262,6 @@ fn write_report(
     );
     for outcome in sweep {
         let quantile: f64 = outcome.label.parse().unwrap_or(0.0);
-        let light = outcome.report.tenant(LIGHT).expect("the light tenant");
         trade_off.push_str(&format!(
             "| {}{} | {} | {} | {:.1}% | {:.1}% | {:.2} | {:.3} | {:.4} | {} |\n",
             outcome.label,
@@ -280,7 +271,7 @@ fn write_report(
                 ""
             },
             room_for_light(quantile),
-            milliseconds(light.wait_p99_us),
+            milliseconds(outcome.light_p99_us()),
             100.0 * outcome.light_waited(),
             100.0 * least_light_waiting(outcome.heavy_slots()),
             outcome.heavy_slots(),

@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::query_slot_cache::BatchCache;
 use super::query_slot_steps::{ArbiterStep, SlotRequest, StepOutcome, unexpected};
+use super::resource::bind_key;
 use super::{Conn, SqlStore, dynamic, placeholders};
 use crate::context::{Ctx, SlotAdmission};
 use crate::error::{StoreError, StoreResult};
@@ -291,17 +292,14 @@ impl SqlStore {
         now: i64,
         cache: &mut BatchCache,
     ) -> StoreResult<bool> {
-        let removed = match holder {
-            Some(holder) => {
-                self.remove_slots(conn, "id = $1 AND holder = $2", &[id, holder], now, cache)
-                    .await?
-            }
-            None => {
-                self.remove_slots(conn, "id = $1", &[id], now, cache)
-                    .await?
-            }
+        let (condition, values) = match holder {
+            Some(holder) => ("id = $1 AND holder = $2", vec![id, holder]),
+            None => ("id = $1", vec![id]),
         };
-        Ok(removed > 0)
+        Ok(self
+            .remove_slots(conn, condition, &values, now, cache)
+            .await?
+            > 0)
     }
 
     pub(super) async fn expire_slots(
@@ -337,11 +335,9 @@ impl SqlStore {
         let select = format!(
             "SELECT tenant, state, tagged_cost, granted_at, expires_at FROM query_slots WHERE {condition}"
         );
-        let mut query = sqlx::query(dynamic(select));
-        for value in values {
-            query = query.bind(value.to_string());
-        }
-        let rows = query.fetch_all(&mut *conn).await?;
+        let rows = bind_key(sqlx::query(dynamic(select)), values)
+            .fetch_all(&mut *conn)
+            .await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -364,11 +360,9 @@ impl SqlStore {
         }
         // The arbiter lock is held: the condition matches the rows just read, and only them.
         let delete = format!("DELETE FROM query_slots WHERE {condition}");
-        let mut query = sqlx::query(dynamic(delete));
-        for value in values {
-            query = query.bind(value.to_string());
-        }
-        query.execute(&mut *conn).await?;
+        bind_key(sqlx::query(dynamic(delete)), values)
+            .execute(&mut *conn)
+            .await?;
         Ok(rows.len() as u64)
     }
 
